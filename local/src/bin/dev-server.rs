@@ -1,0 +1,110 @@
+//! `make run`: DynamoDB Local, the table from template.yaml, and the API on 127.0.0.1:$PORT.
+
+use std::{path::PathBuf, sync::Arc};
+
+use local::{dynamodb_local::DynamoDbLocal, schema::TableSchema, server, token::dev_token};
+use shared::{config::Config, App};
+
+const DEV_SECRET: &str = "local-development-secret-change-me-0123456789";
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::runtime::init_tracing();
+    let port: u16 = setting("PORT", "3000")
+        .parse()
+        .map_err(|_| "PORT must be a port number")?;
+    let secret = setting("JWT_HS256_SECRET", DEV_SECRET);
+    let table = setting("TABLE_NAME", "campaign-api-local");
+    let cursor_secret = setting("CURSOR_SECRET", "local-cursor-secret-change-me-0123456789");
+
+    // DynamoDB Local unless an endpoint is given (e.g. one started by `cargo lambda watch` users).
+    let mut dynamodb = None;
+    let endpoint = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(endpoint) => endpoint,
+        None => {
+            let ddb_port: u16 = setting("DYNAMODB_PORT", "8000")
+                .parse()
+                .map_err(|_| "DYNAMODB_PORT must be a port number")?;
+            let data = PathBuf::from(setting(
+                "DYNAMODB_DATA_DIR",
+                &local::dynamodb_local::repo_root()
+                    .join(".local/dynamodb-data")
+                    .display()
+                    .to_string(),
+            ));
+            let started = DynamoDbLocal::start(Some(ddb_port), Some(&data))?;
+            println!(
+                "DynamoDB Local on {} (data in {})",
+                started.endpoint(),
+                data.display()
+            );
+            let endpoint = started.endpoint();
+            dynamodb = Some(started);
+            endpoint
+        }
+    };
+    let client = local::local_client(&endpoint);
+    if TableSchema::from_repo_template()
+        .ensure_table(&client, &table)
+        .await?
+    {
+        println!("created table {table} from template.yaml");
+    }
+
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        "JWT_HS256_SECRET" => Some(secret.clone()),
+        "CURSOR_SECRET" => Some(cursor_secret.clone()),
+        other => std::env::var(other).ok(),
+    })?;
+    let app = Arc::new(App::new(config, client));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let token = dev_token(
+        secret.as_bytes(),
+        "dev-user",
+        Some("dev-tenant"),
+        &["tenant_admin"],
+        24 * 3600,
+    );
+    let admin = dev_token(
+        secret.as_bytes(),
+        "dev-admin",
+        None,
+        &["platform_admin"],
+        24 * 3600,
+    );
+    println!("API listening on http://127.0.0.1:{port}");
+    println!("\nA tenant_admin token for tenant dev-tenant (valid 24 h):\n  export TOKEN={token}");
+    println!("A platform_admin token:\n  export ADMIN_TOKEN={admin}");
+    println!("\nTry:\n  curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/v1/tenant\n");
+
+    server::serve(app, listener, shutdown_signal()).await?;
+    println!("stopping");
+    if let Some(mut dynamodb) = dynamodb {
+        dynamodb.stop();
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,20 @@
+//! Everything local runs and tests need around the real handlers: DynamoDB Local, the table
+//! created from `template.yaml`, dev tokens and an HTTP server serving the API's paths.
+
+pub mod dynamodb_local;
+pub mod schema;
+pub mod server;
+pub mod token;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
+/// A DynamoDB client for a local endpoint; DynamoDB Local accepts any credentials.
+pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}

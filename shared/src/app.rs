@@ -1,0 +1,115 @@
+//! Per-container state and the request pipeline every function shares.
+
+use std::time::Instant;
+
+use http::header::AUTHORIZATION;
+use lambda_http::{Body, Request, Response};
+
+use crate::{
+    api,
+    auth::{Principal, Verifier},
+    config::{Config, ConfigError},
+    error::ApiError,
+    http::{request_id, route_path, set_request_id},
+    pagination::CursorSigner,
+    routes::{self, Function, Matched},
+    store::Store,
+    tenancy::{Tenant, TenantDirectory},
+};
+
+/// Built once per cold start and shared by every invocation of the warm container.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub verifier: Verifier,
+    pub tenants: TenantDirectory,
+    pub cursors: CursorSigner,
+}
+
+impl App {
+    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
+        let verifier = Verifier::new(&config.jwt);
+        Self::with_verifier(config, client, verifier)
+    }
+
+    pub fn with_verifier(config: Config, client: aws_sdk_dynamodb::Client, verifier: Verifier) -> Self {
+        App {
+            store: Store::new(client, config.table_name.clone()),
+            tenants: TenantDirectory::new(config.tenant_cache_ttl),
+            cursors: CursorSigner::new(&config.cursor_secret),
+            verifier,
+            config,
+        }
+    }
+
+    /// Reads the environment and the AWS SDK's standard settings (region, credentials,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(App::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+    }
+}
+
+/// What a handler gets: the app, the request, the matched route and the verified caller.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub req: &'a Request,
+    pub matched: Matched,
+    pub principal: Principal,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, index: usize) -> &str {
+        self.matched
+            .params
+            .get(index)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The caller's tenant, provisioned on first sight; 403 unless it is active.
+    pub async fn active_tenant(&self) -> Result<Tenant, ApiError> {
+        let tenant_id = self.principal.tenant()?;
+        self.app.tenants.resolve_active(&self.app.store, tenant_id).await
+    }
+}
+
+/// Serves one request. `only` is the function this container runs (`None` in the local
+/// server, which serves every route).
+pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = req.method().clone();
+    let path = route_path(&req);
+    let span = tracing::info_span!("request", %request_id, %method, %path);
+    let _enter = span.enter();
+
+    let result = async {
+        let matched = routes::resolve(only, &method, &path)?;
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let principal = app.verifier.verify(authorization).await?;
+        let cx = Ctx {
+            app,
+            req: &req,
+            matched,
+            principal,
+        };
+        match cx.matched.route.function {
+            Function::Tenants => api::tenants::dispatch(&cx).await,
+        }
+    }
+    .await;
+
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => error.into_response(&request_id),
+    };
+    set_request_id(&mut response, &request_id);
+    tracing::info!(
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request served"
+    );
+    response
+}

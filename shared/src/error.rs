@@ -1,0 +1,174 @@
+//! One error type for every request path, rendered as RFC 9457 problem details.
+
+use std::collections::BTreeMap;
+
+use http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// Field name → messages, as in the contract's `errors` map.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized(String),
+    TenantInactive,
+    Forbidden(String),
+    NotFound,
+    MethodNotAllowed {
+        allowed: Vec<&'static str>,
+    },
+    Conflict(String),
+    PreconditionFailed,
+    Validation(FieldErrors),
+    /// Something unexpected; the cause has already been logged where it happened.
+    Internal,
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_owned(), vec![message.into()]);
+        ApiError::Validation(errors)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TenantInactive | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TenantInactive => "tenant_inactive",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PreconditionFailed => "precondition_failed",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::TenantInactive => "Tenant inactive",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::NotFound => "Not found",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::PreconditionFailed => "Precondition failed",
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::Internal => "Internal error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(d)
+            | ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::Conflict(d) => d.clone(),
+            ApiError::TenantInactive => "the tenant is suspended or deleted".to_owned(),
+            ApiError::NotFound => "no such resource".to_owned(),
+            ApiError::MethodNotAllowed { allowed } => {
+                format!("allowed methods: {}", allowed.join(", "))
+            }
+            ApiError::PreconditionFailed => {
+                "If-Match does not match the current ETag of the resource".to_owned()
+            }
+            ApiError::Validation(errors) => errors
+                .iter()
+                .flat_map(|(field, messages)| messages.iter().map(move |m| format!("{field}: {m}")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Internal => "an unexpected error occurred".to_owned(),
+        }
+    }
+
+    /// The problem+json response. `request_id` is echoed in the body and in `x-request-id`.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let problem = Problem {
+            type_uri: format!(
+                "https://errors.campaign-api.dev/{}",
+                self.code().replace('_', "-")
+            ),
+            title: self.title(),
+            status: self.status().as_u16(),
+            code: self.code(),
+            detail: self.detail(),
+            errors: match &self {
+                ApiError::Validation(errors) => Some(errors),
+                _ => None,
+            },
+            request_id,
+        };
+        let body = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned());
+        let mut response = Response::new(Body::Text(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let ApiError::MethodNotAllowed { allowed } = &self {
+            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                headers.insert(header::ALLOW, value);
+            }
+        }
+        if let ApiError::Unauthorized(_) = &self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        crate::http::set_request_id(&mut response, request_id);
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'static str,
+    status: u16,
+    code: &'static str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+    request_id: &'a str,
+}
+
+/// Collects field errors while validating a whole body, so the client sees all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(FieldErrors);
+
+impl Violations {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.entry(field.to_owned()).or_default().push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Test harness: one DynamoDB Local per test run, a fresh table per test, requests through the
+//! real handler, and token helpers (HS256 secret and a JWKS served from a local server).
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Write},
+    net::TcpListener,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use http::{Method, StatusCode};
+use lambda_http::Body;
+use local::{dynamodb_local::DynamoDbLocal, schema::TableSchema};
+use serde_json::Value;
+use shared::{auth::Verifier, config::Config, routes, App};
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const CURSOR_SECRET: &str = "integration-cursor-secret-0123456789abcdef";
+
+static ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// The DynamoDB Local of this test process: `TEST_DYNAMODB_ENDPOINT` if set, else one started
+/// on a free port. It is owned by a thread that never ends, so it lives exactly as long as
+/// the test process (it is started with a parent-death signal).
+pub fn dynamodb_endpoint() -> &'static str {
+    ENDPOINT.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("TEST_DYNAMODB_ENDPOINT") {
+            return endpoint;
+        }
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || match DynamoDbLocal::start(None, None) {
+            Ok(local) => {
+                let _ = tx.send(Ok(local.endpoint()));
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        });
+        match rx.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(e)) => panic!("starting DynamoDB Local failed: {e}"),
+            Err(_) => panic!("the DynamoDB Local thread died"),
+        }
+    })
+}
+
+/// Settings for a test app; override fields before `build`.
+pub struct Settings {
+    pub vars: HashMap<&'static str, String>,
+    pub jwks_min_refresh: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let vars = [
+            ("JWT_HS256_SECRET", SECRET.to_owned()),
+            ("CURSOR_SECRET", CURSOR_SECRET.to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        Settings {
+            vars,
+            jwks_min_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An app over its own fresh table.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub table: String,
+    pub client: aws_sdk_dynamodb::Client,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(Settings::default()).await
+    }
+
+    pub async fn with(settings: Settings) -> Self {
+        let endpoint = dynamodb_endpoint();
+        let client = local::local_client(endpoint);
+        let table = format!("test-{}", uuid::Uuid::now_v7());
+        TableSchema::from_repo_template()
+            .ensure_table(&client, &table)
+            .await
+            .unwrap_or_else(|e| panic!("creating the test table failed: {e}"));
+        let mut vars = settings.vars;
+        vars.insert("TABLE_NAME", table.clone());
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
+        let verifier = Verifier::with_jwks_refresh_interval(&config.jwt, settings.jwks_min_refresh);
+        let app = Arc::new(App::with_verifier(config, client.clone(), verifier));
+        TestApp { app, table, client }
+    }
+
+    /// Sends a request through the handler of the function that owns the path, exactly as
+    /// that Lambda function would run it.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let raw = body.map(|b| b.to_string());
+        self.call_raw(method, path, token, raw.as_deref(), &[]).await
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = http::Request::builder().method(method.clone()).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned())))
+            .expect("valid test request");
+        let route_path = path.split('?').next().unwrap_or(path);
+        let function = routes::ROUTES
+            .iter()
+            .find(|r| shared::http::match_path(r.path, route_path).is_some())
+            .map(|r| r.function);
+        let response = shared::app::handle(&self.app, function, request).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.call(Method::PATCH, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Every item stored under one partition key, read straight from the table.
+    pub async fn items_in_partition(
+        &self,
+        pk: &str,
+    ) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// Every partition key in the table (a scan: tests only).
+    pub async fn all_partition_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in out.items.unwrap_or_default() {
+                if let Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) = item.get("pk") {
+                    keys.push(pk.clone());
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return keys,
+            }
+        }
+    }
+}
+
+/// A fresh tenant id, unique across the test run.
+pub fn tenant_id() -> String {
+    format!("t-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// An HS256 token signed with the test secret.
+pub fn token(sub: &str, tenant: Option<&str>, roles: &[&str]) -> String {
+    local::token::dev_token(SECRET.as_bytes(), sub, tenant, roles, 600)
+}
+
+pub fn user(tenant: &str) -> String {
+    token("user-1", Some(tenant), &[])
+}
+
+pub fn tenant_admin(tenant: &str) -> String {
+    token("admin-1", Some(tenant), &["tenant_admin"])
+}
+
+pub fn platform_admin() -> String {
+    token("root", None, &["platform_admin"])
+}
+
+pub fn claims(extra: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({"sub": "user-1", "tenant_id": "acme", "iat": now, "exp": now + 600});
+    if let (Some(base), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        for (k, v) in extra {
+            if v.is_null() {
+                base.remove(&k);
+            } else {
+                base.insert(k, v);
+            }
+        }
+    }
+    claims
+}
+
+/// Walks every page of `path` (which must not carry a cursor) and returns the items in order.
+pub async fn walk_pages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    for _ in 0..10_000 {
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_owned(),
+        };
+        let page = app.get(&url, token).await;
+        assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
+        let data = page.body["data"].as_array().expect("data").clone();
+        let has_more = page.body["has_more"].as_bool().expect("has_more");
+        assert_eq!(
+            has_more,
+            !page.body["next_cursor"].is_null(),
+            "next_cursor iff has_more"
+        );
+        if has_more {
+            assert!(!data.is_empty(), "a page with more after it is never empty");
+        }
+        items.extend(data);
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+    panic!("pagination did not terminate");
+}
+
+/// A minimal HTTP server for a JWKS document that can be swapped and whose downloads are counted.
+pub struct JwksServer {
+    pub url: String,
+    pub document: Arc<Mutex<String>>,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl JwksServer {
+    pub fn start(document: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().expect("addr")
+        );
+        let document = Arc::new(Mutex::new(document));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (doc, count) = (Arc::clone(&document), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                // Read the request head; the body of a GET is empty.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let body = doc.lock().map(|d| d.clone()).unwrap_or_default();
+                let mut stream = &stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        JwksServer { url, document, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self, document: String) {
+        if let Ok(mut d) = self.document.lock() {
+            *d = document;
+        }
+    }
+}
+
+/// Signing keys generated at test time, with their public JWKs.
+pub mod keys {
+    use aws_lc_rs::{
+        encoding::AsDer,
+        rand::SystemRandom,
+        rsa::{KeyPair as RsaKeyPair, KeySize},
+        signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
+    };
+    use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
+    use serde_json::Value;
+
+    pub struct SigningKey {
+        pub alg: Algorithm,
+        pub kid: String,
+        pub key: EncodingKey,
+    }
+
+    impl SigningKey {
+        pub fn rsa(kid: &str) -> Self {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa keygen");
+            let pkcs8 = pair.as_der().expect("pkcs8");
+            let pkcs1 = pkcs8_inner_key(pkcs8.as_ref());
+            SigningKey {
+                alg: Algorithm::RS256,
+                kid: kid.to_owned(),
+                key: EncodingKey::from_rsa_der(&pkcs1),
+            }
+        }
+
+        pub fn ec(kid: &str) -> Self {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .expect("ec keygen");
+            SigningKey {
+                alg: Algorithm::ES256,
+                kid: kid.to_owned(),
+                key: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            }
+        }
+
+        pub fn jwk(&self) -> Value {
+            let mut jwk = Jwk::from_encoding_key(&self.key, self.alg).expect("jwk");
+            jwk.common.key_id = Some(self.kid.clone());
+            serde_json::to_value(jwk).expect("jwk json")
+        }
+
+        pub fn sign(&self, claims: &Value) -> String {
+            let mut header = Header::new(self.alg);
+            header.kid = Some(self.kid.clone());
+            jsonwebtoken::encode(&header, claims, &self.key).expect("sign")
+        }
+
+        pub fn sign_with_header(&self, header: Header, claims: &Value) -> String {
+            jsonwebtoken::encode(&header, claims, &self.key).expect("sign")
+        }
+    }
+
+    pub fn jwks(keys: &[&SigningKey]) -> String {
+        serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
+    }
+
+    /// The `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (the OCTET STRING after the
+    /// version and algorithm identifier).
+    fn pkcs8_inner_key(der: &[u8]) -> Vec<u8> {
+        fn read_len(der: &[u8], at: &mut usize) -> usize {
+            let first = der[*at];
+            *at += 1;
+            if first < 0x80 {
+                return first as usize;
+            }
+            let n = (first & 0x7f) as usize;
+            let mut len = 0usize;
+            for _ in 0..n {
+                len = (len << 8) | der[*at] as usize;
+                *at += 1;
+            }
+            len
+        }
+        let mut at = 0;
+        assert_eq!(der[at], 0x30);
+        at += 1;
+        read_len(der, &mut at);
+        for _ in 0..2 {
+            // version INTEGER, then the AlgorithmIdentifier SEQUENCE
+            at += 1;
+            let len = read_len(der, &mut at);
+            at += len;
+        }
+        assert_eq!(der[at], 0x04, "OCTET STRING");
+        at += 1;
+        let len = read_len(der, &mut at);
+        der[at..at + len].to_vec()
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests through the real handlers against DynamoDB Local. One test binary, so
+//! one DynamoDB Local serves the whole run; each test uses its own table.
+
+mod api {
+    mod auth;
+    mod pagination;
+    mod tenancy;
+    mod tenants;
+}
