@@ -97,6 +97,8 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         };
         match cx.matched.route.function {
             Function::Tenants => api::tenants::dispatch(&cx).await,
+            Function::Organizations => api::organizations::dispatch(&cx).await,
+            Function::Memberships => api::memberships::dispatch(&cx).await,
         }
     }
     .await;

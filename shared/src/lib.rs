@@ -7,6 +7,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod memberships;
+pub mod organizations;
 pub mod pagination;
 pub mod routes;
 pub mod runtime;

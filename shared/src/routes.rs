@@ -8,15 +8,19 @@ use crate::{error::ApiError, http::match_path};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
     Tenants,
+    Organizations,
+    Memberships,
 }
 
 impl Function {
-    pub const ALL: &'static [Function] = &[Function::Tenants];
+    pub const ALL: &'static [Function] = &[Function::Tenants, Function::Organizations, Function::Memberships];
 
     /// The Cargo package and SAM resource stem of the function.
     pub fn name(self) -> &'static str {
         match self {
             Function::Tenants => "tenants",
+            Function::Organizations => "organizations",
+            Function::Memberships => "memberships",
         }
     }
 }
@@ -43,6 +47,36 @@ pub const ROUTES: &[Route] = &[
         function: Function::Tenants,
         path: "/v1/tenants/{id}",
         methods: &["GET", "PATCH", "DELETE"],
+    },
+    Route {
+        function: Function::Organizations,
+        path: "/v1/organizations",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        function: Function::Organizations,
+        path: "/v1/organizations/{id}",
+        methods: &["GET", "PATCH", "PUT", "DELETE"],
+    },
+    Route {
+        function: Function::Memberships,
+        path: "/v1/organizations/{id}/members",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        function: Function::Memberships,
+        path: "/v1/organizations/{id}/members/{user_id}",
+        methods: &["GET", "PATCH", "DELETE"],
+    },
+    Route {
+        function: Function::Memberships,
+        path: "/v1/organizations/{id}/members/{user_id}/accept",
+        methods: &["POST"],
+    },
+    Route {
+        function: Function::Memberships,
+        path: "/v1/users/{user_id}/organizations",
+        methods: &["GET"],
     },
 ];
 

@@ -29,8 +29,29 @@ pub const GSI2: Index = Index {
     sk: "gsi2sk",
 };
 
+pub const GSI3: Index = Index {
+    name: Some("gsi3"),
+    pk: "gsi3pk",
+    sk: "gsi3sk",
+};
+pub const GSI4: Index = Index {
+    name: Some("gsi4"),
+    pk: "gsi4pk",
+    sk: "gsi4sk",
+};
+pub const GSI5: Index = Index {
+    name: Some("gsi5"),
+    pk: "gsi5pk",
+    sk: "gsi5sk",
+};
+
 /// Every key schema the code queries; the table definition in `template.yaml` must declare them.
-pub const ALL_INDEXES: &[Index] = &[TABLE, GSI1, GSI2];
+pub const ALL_INDEXES: &[Index] = &[TABLE, GSI1, GSI2, GSI3, GSI4, GSI5];
+
+/// The prefix every key of `tenant_id` starts with.
+pub fn tenant_prefix(tenant_id: &str) -> String {
+    format!("{tenant_id}#")
+}
 
 /// Time-to-live attribute (epoch seconds) for records DynamoDB may expire on its own.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -51,4 +72,49 @@ pub fn tenants_by_status_pk(status: &str) -> String {
 /// Sort key that orders by creation time, ties broken by id.
 pub fn time_ordered_sk(inserted_at: &str, id: &str) -> String {
     format!("{inserted_at}#{id}")
+}
+
+/// Live organizations (sort key: the time-ordered id).
+pub fn org_pk(tenant_id: &str) -> String {
+    format!("{tenant_id}#ORG")
+}
+
+/// Soft-deleted organizations, kept out of every live read.
+pub fn deleted_org_pk(tenant_id: &str) -> String {
+    format!("{tenant_id}#ORG#DELETED")
+}
+
+/// Name uniqueness items (sort key: the case-folded name).
+pub fn org_name_pk(tenant_id: &str) -> String {
+    format!("{tenant_id}#ORGNAME")
+}
+
+/// `gsi1`: live organizations of one domain.
+pub fn org_domain_pk(tenant_id: &str, domain: &str) -> String {
+    format!("{tenant_id}#ORG#DOMAIN#{domain}")
+}
+
+/// Memberships of one organization (sort key: user id); also `gsi1`, time-ordered.
+pub fn members_pk(tenant_id: &str, org_id: &str) -> String {
+    format!("{tenant_id}#MEMBERS#{org_id}")
+}
+
+/// `gsi2`: memberships of one organization with one role.
+pub fn members_by_role_pk(tenant_id: &str, org_id: &str, role: &str) -> String {
+    format!("{tenant_id}#MEMBERS#{org_id}#ROLE#{role}")
+}
+
+/// `gsi3`: memberships of one organization with one status.
+pub fn members_by_status_pk(tenant_id: &str, org_id: &str, status: &str) -> String {
+    format!("{tenant_id}#MEMBERS#{org_id}#STATUS#{status}")
+}
+
+/// `gsi4`: memberships of one organization with one role and one status.
+pub fn members_by_role_status_pk(tenant_id: &str, org_id: &str, role: &str, status: &str) -> String {
+    format!("{tenant_id}#MEMBERS#{org_id}#ROLE#{role}#STATUS#{status}")
+}
+
+/// `gsi5`: one user's memberships across the tenant's organizations.
+pub fn user_orgs_pk(tenant_id: &str, user_id: &str) -> String {
+    format!("{tenant_id}#USER#{user_id}#ORGS")
 }

@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod time;
+pub mod tx;
 
 use std::collections::HashMap;
 
