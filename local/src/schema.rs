@@ -214,3 +214,66 @@ mod tests {
         assert_eq!(ttl.attribute_name, shared::store::keys::TTL_ATTRIBUTE);
     }
 }
+
+#[cfg(test)]
+mod route_tests {
+    use std::collections::BTreeSet;
+
+    use shared::routes::{Function, ROUTES};
+
+    /// (path, function) for every HttpApi event in template.yaml.
+    fn template_routes() -> BTreeSet<(String, String)> {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(super::TEMPLATE).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let mut routes = BTreeSet::new();
+        for (name, resource) in resources {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(name.as_str().unwrap().to_lowercase(), format!("{binary}function"));
+            for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+                assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+                // ANY, so the function answers 405 itself for methods a path does not support.
+                assert_eq!(event["Properties"]["Method"].as_str(), Some("ANY"));
+                routes.insert((
+                    event["Properties"]["Path"].as_str().unwrap().to_owned(),
+                    binary.clone(),
+                ));
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn template_routes_are_exactly_the_route_table() {
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
+            .collect();
+        assert_eq!(template_routes(), table);
+    }
+
+    #[test]
+    fn every_function_has_a_binary_and_a_template_resource() {
+        let root = crate::dynamodb_local::repo_root();
+        let in_template: BTreeSet<String> = template_routes().into_iter().map(|(_, f)| f).collect();
+        for function in Function::ALL {
+            assert!(
+                in_template.contains(function.name()),
+                "{function:?} missing from template.yaml"
+            );
+            let main = root.join("functions").join(function.name()).join("src/main.rs");
+            let text =
+                std::fs::read_to_string(&main).unwrap_or_else(|_| panic!("{} missing", main.display()));
+            assert!(
+                text.contains(&format!("{function:?}")),
+                "{} runs another function",
+                main.display()
+            );
+        }
+    }
+}

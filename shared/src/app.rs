@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use http::header::AUTHORIZATION;
 use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
 
 use crate::{
     api,
@@ -11,6 +12,7 @@ use crate::{
     config::{Config, ConfigError},
     error::ApiError,
     http::{request_id, route_path, set_request_id},
+    idempotency,
     pagination::CursorSigner,
     routes::{self, Function, Matched},
     store::Store,
@@ -75,6 +77,15 @@ impl Ctx<'_> {
     }
 }
 
+async fn route(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    match cx.matched.route.function {
+        Function::Tenants => api::tenants::dispatch(cx).await,
+        Function::Organizations => api::organizations::dispatch(cx).await,
+        Function::Memberships => api::memberships::dispatch(cx).await,
+        Function::Campaigns => api::campaigns::dispatch(cx).await,
+    }
+}
+
 /// Serves one request. `only` is the function this container runs (`None` in the local
 /// server, which serves every route).
 pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response<Body> {
@@ -83,7 +94,6 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
     let method = req.method().clone();
     let path = route_path(&req);
     let span = tracing::info_span!("request", %request_id, %method, %path);
-    let _enter = span.enter();
 
     let result = async {
         let matched = routes::resolve(only, &method, &path)?;
@@ -95,12 +105,17 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
             matched,
             principal,
         };
-        match cx.matched.route.function {
-            Function::Tenants => api::tenants::dispatch(&cx).await,
-            Function::Organizations => api::organizations::dispatch(&cx).await,
-            Function::Memberships => api::memberships::dispatch(&cx).await,
+        let key = if cx.matched.method == http::Method::POST {
+            idempotency::key_of(&cx)?
+        } else {
+            None
+        };
+        match key {
+            Some(key) => idempotency::run(&cx, &key, &request_id, || route(&cx)).await,
+            None => route(&cx).await,
         }
     }
+    .instrument(span.clone())
     .await;
 
     let mut response = match result {
@@ -108,10 +123,12 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         Err(error) => error.into_response(&request_id),
     };
     set_request_id(&mut response, &request_id);
-    tracing::info!(
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request served"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        )
+    });
     response
 }

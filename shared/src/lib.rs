@@ -4,9 +4,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod campaigns;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod memberships;
 pub mod organizations;
 pub mod pagination;

@@ -10,10 +10,16 @@ pub enum Function {
     Tenants,
     Organizations,
     Memberships,
+    Campaigns,
 }
 
 impl Function {
-    pub const ALL: &'static [Function] = &[Function::Tenants, Function::Organizations, Function::Memberships];
+    pub const ALL: &'static [Function] = &[
+        Function::Tenants,
+        Function::Organizations,
+        Function::Memberships,
+        Function::Campaigns,
+    ];
 
     /// The Cargo package and SAM resource stem of the function.
     pub fn name(self) -> &'static str {
@@ -21,6 +27,7 @@ impl Function {
             Function::Tenants => "tenants",
             Function::Organizations => "organizations",
             Function::Memberships => "memberships",
+            Function::Campaigns => "campaigns",
         }
     }
 }
@@ -77,6 +84,21 @@ pub const ROUTES: &[Route] = &[
         function: Function::Memberships,
         path: "/v1/users/{user_id}/organizations",
         methods: &["GET"],
+    },
+    Route {
+        function: Function::Campaigns,
+        path: "/v1/organizations/{id}/campaigns",
+        methods: &["GET"],
+    },
+    Route {
+        function: Function::Campaigns,
+        path: "/v1/campaigns",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        function: Function::Campaigns,
+        path: "/v1/campaigns/{id}",
+        methods: &["GET", "PATCH", "PUT", "DELETE"],
     },
 ];
 

@@ -438,3 +438,20 @@ pub mod keys {
         der[at..at + len].to_vec()
     }
 }
+
+/// One runtime for property tests, so clients created on it stay usable across cases.
+pub fn property_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// One app (one table) shared by the property tests of a file; use fresh tenants per case.
+pub async fn shared_app(cell: &'static tokio::sync::OnceCell<TestApp>) -> &'static TestApp {
+    cell.get_or_init(TestApp::new).await
+}

@@ -3,6 +3,7 @@
 
 mod api {
     mod auth;
+    mod campaigns;
     mod organizations;
     mod pagination;
     mod tenancy;

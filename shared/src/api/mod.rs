@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource.
 
+pub mod campaigns;
 pub mod memberships;
 pub mod organizations;
 pub mod tenants;

@@ -118,3 +118,28 @@ pub fn members_by_role_status_pk(tenant_id: &str, org_id: &str, role: &str, stat
 pub fn user_orgs_pk(tenant_id: &str, user_id: &str) -> String {
     format!("{tenant_id}#USER#{user_id}#ORGS")
 }
+
+/// Campaigns of a tenant (sort key: the time-ordered id).
+pub fn campaigns_pk(tenant_id: &str) -> String {
+    format!("{tenant_id}#CAMPAIGN")
+}
+
+/// `gsi1`: campaigns with one status.
+pub fn campaigns_by_status_pk(tenant_id: &str, status: &str) -> String {
+    format!("{tenant_id}#CAMPAIGN#STATUS#{status}")
+}
+
+/// `gsi2`: campaigns of one organization.
+pub fn org_campaigns_pk(tenant_id: &str, org_id: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#CAMPAIGNS")
+}
+
+/// `gsi3`: campaigns of one organization with one status.
+pub fn org_campaigns_by_status_pk(tenant_id: &str, org_id: &str, status: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#CAMPAIGNS#STATUS#{status}")
+}
+
+/// Idempotency records, one partition per (caller, key) digest.
+pub fn idempotency_pk(tenant_id: &str, digest: &str) -> String {
+    format!("{tenant_id}#IDEMPOTENCY#{digest}")
+}
