@@ -334,18 +334,8 @@ fn campaign_key(tenant: &str, id: &str) -> std::collections::HashMap<String, Att
 
 impl Store {
     pub async fn get_campaign(&self, tenant: &str, id: &str) -> Result<Option<CampaignRecord>, ApiError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(campaign_key(tenant, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store::internal("get_campaign", e))?;
-        out.item
-            .map(|i| store::from_item::<CampaignItem>(i)?.into_record())
-            .transpose()
+        let item: Option<CampaignItem> = self.get_item("get_campaign", campaign_key(tenant, id)).await?;
+        item.map(CampaignItem::into_record).transpose()
     }
 
     /// Writes the campaign and counts it on its organization, which must be live.

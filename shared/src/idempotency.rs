@@ -179,16 +179,7 @@ fn record_key(pk: &str) -> std::collections::HashMap<String, AttributeValue> {
 }
 
 async fn load(store: &Store, pk: &str) -> Result<Option<Record>, ApiError> {
-    let out = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(record_key(pk)))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| store::internal("idempotency_load", e))?;
-    out.item.map(store::from_item).transpose()
+    store.get_item("idempotency_load", record_key(pk)).await
 }
 
 async fn complete(store: &Store, pk: &str, response: &Response<Body>, now: i64) -> Result<(), ApiError> {

@@ -232,16 +232,8 @@ impl Store {
         org_id: &str,
         user_id: &str,
     ) -> Result<Option<Membership>, ApiError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(member_key(tenant, org_id, user_id)))
-            .consistent_read(true)
-            .send()
+        self.get_item("get_membership", member_key(tenant, org_id, user_id))
             .await
-            .map_err(|e| store::internal("get_membership", e))?;
-        out.item.map(store::from_item).transpose()
     }
 
     fn guarded_put(
@@ -279,11 +271,14 @@ impl Store {
         match self.transact(operation, items).await {
             Ok(()) => Ok(()),
             Err(TxError::Api(e)) => Err(e.into()),
-            Err(e) if e.failed(2) => Err(MemberWriteError::Forbidden),
+            // The organization's conditions first: when two owners demote each other, the loser
+            // fails both the owner count and (having just been demoted) the caller check, and
+            // the last-owner rule is the useful answer.
             Err(e) if e.failed(1) => match self.get_org(tenant, org_id).await? {
                 None => Err(MemberWriteError::OrgNotFound),
                 Some(_) => Err(MemberWriteError::LastOwner),
             },
+            Err(e) if e.failed(2) => Err(MemberWriteError::Forbidden),
             Err(_) => Err(membership_failure),
         }
     }

@@ -195,7 +195,14 @@ impl OrgFields {
         let mut v = Violations::default();
         let mut fields = OrgFields::default();
         match body.get("name") {
-            Some(value) => fields.name = trimmed_string(&mut v, "name", value, 1, NAME_MAX),
+            Some(value) => {
+                fields.name = trimmed_string(&mut v, "name", value, 1, NAME_MAX);
+                // The folded name is a sort key, which DynamoDB caps at 1024 bytes.
+                if fields.name.as_deref().is_some_and(|n| fold_name(n).len() > 1024) {
+                    v.add("name", "is too long once case-folded");
+                    fields.name = None;
+                }
+            }
             None if creating => v.add("name", "is required"),
             None => {}
         }
@@ -252,6 +259,30 @@ impl OrgFields {
         }
         v.into_result()?;
         Ok(fields)
+    }
+}
+
+impl OrgFields {
+    /// Applies the sent fields to `org`.
+    pub fn apply(&self, org: &mut Organization) {
+        if let Some(name) = &self.name {
+            org.name = name.clone();
+        }
+        if let Some(domain) = &self.domain {
+            org.domain = domain.clone();
+        }
+        if let Some(email) = &self.billing_email {
+            org.billing_email = email.clone();
+        }
+        if let Some(address) = &self.billing_address {
+            org.billing_address = address.clone();
+        }
+        if let Some(stripe) = &self.stripe_customer_id {
+            org.stripe_customer_id = stripe.clone();
+        }
+        if let Some(metadata) = &self.metadata {
+            org.metadata = metadata.clone();
+        }
     }
 }
 
@@ -394,18 +425,8 @@ const MAX_OPTIMISTIC_RETRIES: usize = 5;
 
 impl Store {
     pub async fn get_org(&self, tenant: &str, org_id: &str) -> Result<Option<OrgRecord>, ApiError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(org_key(tenant, org_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store::internal("get_org", e))?;
-        out.item
-            .map(|i| store::from_item::<OrgItem>(i)?.into_record())
-            .transpose()
+        let item: Option<OrgItem> = self.get_item("get_org", org_key(tenant, org_id)).await?;
+        item.map(OrgItem::into_record).transpose()
     }
 
     /// Gets several organizations at once (at most 100 ids); missing ones are left out.
@@ -452,22 +473,15 @@ impl Store {
 
     /// The live organization with this name (case-insensitive), if any.
     pub async fn find_org_by_name(&self, tenant: &str, name: &str) -> Result<Option<OrgRecord>, ApiError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(name_key(tenant, name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store::internal("find_org_by_name", e))?;
-        match out
-            .item
-            .as_ref()
-            .and_then(|i| i.get("org_id"))
-            .and_then(|v| v.as_s().ok())
+        #[derive(Deserialize)]
+        struct NameItem {
+            org_id: String,
+        }
+        match self
+            .get_item::<NameItem>("find_org_by_name", name_key(tenant, name))
+            .await?
         {
-            Some(id) => self.get_org(tenant, id).await,
+            Some(item) => self.get_org(tenant, &item.org_id).await,
             None => Ok(None),
         }
     }

@@ -105,12 +105,18 @@ fn tenant_key(id: &str) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2
 
 impl Store {
     pub async fn get_tenant(&self, id: &str, consistent: bool) -> Result<Option<Tenant>, ApiError> {
+        if consistent {
+            return self
+                .get_item("get_tenant", tenant_key(id).into_iter().collect())
+                .await;
+        }
+        // The per-request lookup: an eventually consistent read is half the cost, and a
+        // tenant's status is cached for seconds anyway.
         let output = self
             .client()
             .get_item()
             .table_name(self.table())
             .set_key(Some(tenant_key(id).into_iter().collect()))
-            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| store::internal("get_tenant", e))?;

@@ -4,6 +4,7 @@
 mod api {
     mod auth;
     mod campaigns;
+    mod memberships;
     mod organizations;
     mod pagination;
     mod tenancy;

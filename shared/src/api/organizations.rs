@@ -160,26 +160,7 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
             &id,
             if_match(cx).as_deref(),
             || authority.check(cx, tenant, &id, &roles),
-            |org| {
-                if let Some(name) = &fields.name {
-                    org.name = name.clone();
-                }
-                if let Some(domain) = &fields.domain {
-                    org.domain = domain.clone();
-                }
-                if let Some(email) = &fields.billing_email {
-                    org.billing_email = email.clone();
-                }
-                if let Some(address) = &fields.billing_address {
-                    org.billing_address = address.clone();
-                }
-                if let Some(stripe) = &fields.stripe_customer_id {
-                    org.stripe_customer_id = stripe.clone();
-                }
-                if let Some(metadata) = &fields.metadata {
-                    org.metadata = metadata.clone();
-                }
-            },
+            |org| fields.apply(org),
         )
         .await?;
     Ok(org_response(StatusCode::OK, &record))

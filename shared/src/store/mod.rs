@@ -35,6 +35,24 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// A strongly consistent read of one item, decoded as `T`.
+    pub async fn get_item<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        key: Item,
+    ) -> Result<Option<T>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| internal(operation, e))?;
+        out.item.map(from_item).transpose()
+    }
 }
 
 /// Logs an AWS error with its full context and turns it into a bare 500: the SDK's text, the
