@@ -1322,6 +1322,9 @@ async fn run_op(app: &TestApp, t: &str, org: &str, op: Op) -> TestResponse {
     }
 }
 
+/// One table for all property cases of this file (each case uses fresh tenants).
+static PROPERTY_APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
@@ -1330,8 +1333,8 @@ proptest! {
     /// the organization without an active owner.
     #[test]
     fn random_membership_sequences_keep_counters_and_an_owner(ops in prop::collection::vec(op_strategy(), 1..=25)) {
-        property_runtime().block_on(async {
-            let app = shared_app().await;
+        api_tests::property_runtime().block_on(async {
+            let app = api_tests::shared_app(&PROPERTY_APP).await;
             let t = tenant_id();
             let org = create_org(app, &t, POOL[0]).await;
             let mut model = Model::new();
@@ -1363,24 +1366,6 @@ proptest! {
             assert_eq!(owners.len(), model.active_owners());
         });
     }
-}
-
-/// One runtime for all property cases, so the shared client's connections stay valid.
-fn property_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
-/// One table for all property cases (each case uses a fresh tenant), created once per process.
-async fn shared_app() -> &'static TestApp {
-    static APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
-    APP.get_or_init(TestApp::new).await
 }
 
 // ---------------------------------------------------------------------------------------------

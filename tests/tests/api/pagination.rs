@@ -274,6 +274,9 @@ fn probe_list(tenant: &str) -> ListQuery {
     }
 }
 
+/// One table for all property cases of this file (each case uses fresh tenants).
+static PROBE_APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -282,8 +285,8 @@ proptest! {
     /// tenant's cursors open the other's list.
     #[test]
     fn pages_are_complete_ordered_and_tenant_bound(count_a in 0usize..40, count_b in 1usize..10, limit in 1usize..12) {
-        property_runtime().block_on(async {
-            let app = shared_probe_app().await;
+        api_tests::property_runtime().block_on(async {
+            let app = api_tests::shared_app(&PROBE_APP).await;
             let (a, b) = (tenant_id(), tenant_id());
             put_probes(app, &a, count_a).await;
             put_probes(app, &b, count_b).await;
@@ -315,24 +318,6 @@ proptest! {
             assert_eq!(b_cursor_checked, count_a > limit);
         });
     }
-}
-
-/// One runtime for all property cases, so the shared client's connections stay valid.
-fn property_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
-/// One table for all property cases (each case uses fresh tenants), created once per process.
-async fn shared_probe_app() -> &'static TestApp {
-    static APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
-    APP.get_or_init(TestApp::new).await
 }
 
 #[tokio::test]
