@@ -360,18 +360,23 @@ impl Store {
     }
 
     /// Read-modify-write guarded by the version; moving to another organization moves the count.
+    /// `first` is the record the caller has just read; it is re-read only after a lost race.
     pub async fn update_campaign(
         &self,
-        tenant: &str,
-        id: &str,
+        first: CampaignRecord,
         if_match: Option<&str>,
         fields: &CampaignFields,
     ) -> Result<CampaignRecord, CampaignWriteError> {
-        for _ in 0..MAX_OPTIMISTIC_RETRIES {
-            let current = self
-                .get_campaign(tenant, id)
-                .await?
-                .ok_or(CampaignWriteError::NotFound)?;
+        let (tenant, id) = (first.campaign.tenant_id.clone(), first.campaign.id.clone());
+        let (tenant, id) = (tenant.as_str(), id.as_str());
+        let mut current = first;
+        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
+            if attempt > 0 {
+                current = self
+                    .get_campaign(tenant, id)
+                    .await?
+                    .ok_or(CampaignWriteError::NotFound)?;
+            }
             if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
                 return Err(CampaignWriteError::PreconditionFailed);
             }

@@ -552,19 +552,25 @@ impl Store {
 
     /// Read-modify-write of an organization, guarded by its version. With `if_match` a changed
     /// version is a 412; without, the change is re-applied to the fresh record.
+    ///
+    /// `first` is the record the caller has just read; it is re-read only after a lost race.
     pub async fn update_org(
         &self,
-        tenant: &str,
-        org_id: &str,
+        first: OrgRecord,
         if_match: Option<&str>,
         actor: impl Fn() -> ActorCheck,
         apply: impl Fn(&mut Organization),
     ) -> Result<OrgRecord, OrgWriteError> {
-        for _ in 0..MAX_OPTIMISTIC_RETRIES {
-            let current = self
-                .get_org(tenant, org_id)
-                .await?
-                .ok_or(OrgWriteError::NotFound)?;
+        let (tenant, org_id) = (first.org.tenant_id.clone(), first.org.id.clone());
+        let (tenant, org_id) = (tenant.as_str(), org_id.as_str());
+        let mut current = first;
+        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
+            if attempt > 0 {
+                current = self
+                    .get_org(tenant, org_id)
+                    .await?
+                    .ok_or(OrgWriteError::NotFound)?;
+            }
             if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
                 return Err(OrgWriteError::PreconditionFailed);
             }
@@ -575,6 +581,7 @@ impl Store {
             }
             next.org.updated_at = time::now().max(current.org.updated_at);
             next.version = current.version + 1;
+            // A change of letter case only keeps the uniqueness item, keyed by the folded name.
             let renamed = fold_name(&next.org.name) != fold_name(&current.org.name);
             let mut items = vec![tx::put(built(
                 Put::builder()
@@ -600,8 +607,6 @@ impl Store {
                         .condition_expression("attribute_not_exists(pk)")
                         .build(),
                 )?));
-            } else if next.org.name != current.org.name {
-                // Only the letter case changed: the uniqueness item stays, keyed by the folded name.
             }
             let actor_index = items.len();
             if let Some(check) = actor() {
@@ -623,18 +628,23 @@ impl Store {
 
     /// Soft delete: the record moves to the deleted partition, its name is released; refused
     /// while it has campaigns (checked on the version read, which every campaign write bumps).
+    /// `first` is the record the caller has just read; it is re-read only after a lost race.
     pub async fn delete_org(
         &self,
-        tenant: &str,
-        org_id: &str,
+        first: OrgRecord,
         if_match: Option<&str>,
         actor: impl Fn() -> ActorCheck,
     ) -> Result<OrgRecord, OrgWriteError> {
-        for _ in 0..MAX_OPTIMISTIC_RETRIES {
-            let current = self
-                .get_org(tenant, org_id)
-                .await?
-                .ok_or(OrgWriteError::NotFound)?;
+        let (tenant, org_id) = (first.org.tenant_id.clone(), first.org.id.clone());
+        let (tenant, org_id) = (tenant.as_str(), org_id.as_str());
+        let mut current = first;
+        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
+            if attempt > 0 {
+                current = self
+                    .get_org(tenant, org_id)
+                    .await?
+                    .ok_or(OrgWriteError::NotFound)?;
+            }
             if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
                 return Err(OrgWriteError::PreconditionFailed);
             }

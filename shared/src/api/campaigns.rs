@@ -84,7 +84,8 @@ async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let id = campaign_id(cx)?;
-    cx.app
+    let current = cx
+        .app
         .store
         .get_campaign(tenant, &id)
         .await?
@@ -94,7 +95,7 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     let record = cx
         .app
         .store
-        .update_campaign(tenant, &id, if_match(cx).as_deref(), &fields)
+        .update_campaign(current, if_match(cx).as_deref(), &fields)
         .await?;
     Ok(campaign_response(StatusCode::OK, &record))
 }

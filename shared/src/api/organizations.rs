@@ -138,7 +138,8 @@ async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let id = org_id_param(cx)?;
-    cx.app
+    let current = cx
+        .app
         .store
         .get_org(tenant, &id)
         .await?
@@ -156,8 +157,7 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         .app
         .store
         .update_org(
-            tenant,
-            &id,
+            current,
             if_match(cx).as_deref(),
             || authority.check(cx, tenant, &id, &roles),
             |org| fields.apply(org),
@@ -168,7 +168,8 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
 
 async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let id = org_id_param(cx)?;
-    cx.app
+    let current = cx
+        .app
         .store
         .get_org(tenant, &id)
         .await?
@@ -178,7 +179,7 @@ async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     authority.require(&roles, "deleting an organization")?;
     cx.app
         .store
-        .delete_org(tenant, &id, if_match(cx).as_deref(), || {
+        .delete_org(current, if_match(cx).as_deref(), || {
             authority.check(cx, tenant, &id, &roles)
         })
         .await?;
