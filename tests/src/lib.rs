@@ -267,7 +267,13 @@ pub fn claims(extra: Value) -> Value {
 
 /// Walks every page of `path` (which must not carry a cursor) and returns the items in order.
 pub async fn walk_pages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    walk_pages_with_sizes(app, path, token).await.0
+}
+
+/// Like `walk_pages`, also returning each page's size, to check that pages are full.
+pub async fn walk_pages_with_sizes(app: &TestApp, path: &str, token: &str) -> (Vec<Value>, Vec<usize>) {
     let mut items = Vec::new();
+    let mut sizes = Vec::new();
     let mut cursor: Option<String> = None;
     let sep = if path.contains('?') { '&' } else { '?' };
     for _ in 0..10_000 {
@@ -281,16 +287,17 @@ pub async fn walk_pages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
         let has_more = page.body["has_more"].as_bool().expect("has_more");
         assert_eq!(
             has_more,
-            !page.body["next_cursor"].is_null(),
-            "next_cursor iff has_more"
+            page.body["next_cursor"].is_string(),
+            "{url}: next_cursor iff has_more"
         );
         if has_more {
             assert!(!data.is_empty(), "a page with more after it is never empty");
         }
+        sizes.push(data.len());
         items.extend(data);
         match page.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
-            None => return items,
+            None => return (items, sizes),
         }
     }
     panic!("pagination did not terminate");

@@ -121,35 +121,6 @@ async fn active_owners(app: &TestApp, t: &str, org: &str) -> BTreeSet<String> {
     user_ids(&items).into_iter().collect()
 }
 
-/// Walks the pages of `path` and returns the items and every page's size.
-async fn pages(app: &TestApp, path: &str, token: &str) -> (Vec<Value>, Vec<usize>) {
-    let mut items = Vec::new();
-    let mut sizes = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let url = match &cursor {
-            Some(c) => format!("{path}&cursor={c}"),
-            None => path.to_owned(),
-        };
-        let page = app.get(&url, token).await;
-        assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
-        let data = page.body["data"].as_array().expect("data").clone();
-        let has_more = page.body["has_more"].as_bool().expect("has_more");
-        assert_eq!(
-            has_more,
-            page.body["next_cursor"].is_string(),
-            "{url}: next_cursor iff has_more"
-        );
-        sizes.push(data.len());
-        items.extend(data);
-        match page.body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return (items, sizes),
-        }
-    }
-    panic!("pagination did not terminate");
-}
-
 fn assert_status(r: &TestResponse, status: StatusCode, code: &str, context: &str) {
     assert_eq!(r.status, status, "{context}: {}", r.body);
     assert_eq!(r.code(), code, "{context}: {}", r.body);
@@ -1435,7 +1406,7 @@ async fn member_list_filters_give_full_pages_newest_first() {
     ];
     for (query, role, status, sizes) in filters {
         let path = format!("{}?limit=2&{query}", members_path(&org));
-        let (items, got_sizes) = pages(&app, &path, &reader).await;
+        let (items, got_sizes) = api_tests::walk_pages_with_sizes(&app, &path, &reader).await;
         let expected: Vec<String> = created
             .iter()
             .rev()
@@ -1560,7 +1531,8 @@ async fn users_list_their_own_organizations() {
     let o3 = create_org(&app, &t, "bob").await;
     join_org(&app, &t, &o3, &bob, "alice", "admin").await;
 
-    let (mine, sizes) = pages(&app, "/v1/users/me/organizations?limit=2", &alice).await;
+    let (mine, sizes) =
+        api_tests::walk_pages_with_sizes(&app, "/v1/users/me/organizations?limit=2", &alice).await;
     assert_eq!(org_ids(&mine), [o3.clone(), o2.clone(), o1.clone()]);
     assert_eq!(sizes, [2, 1]);
     for x in &mine {
@@ -1602,7 +1574,8 @@ async fn users_list_their_own_organizations() {
         app.delete(&org_path(&o2), &alice).await.status,
         StatusCode::NO_CONTENT
     );
-    let (mine, sizes) = pages(&app, "/v1/users/me/organizations?limit=1", &alice).await;
+    let (mine, sizes) =
+        api_tests::walk_pages_with_sizes(&app, "/v1/users/me/organizations?limit=1", &alice).await;
     assert_eq!(org_ids(&mine), [o3.clone(), o1.clone()]);
     assert_eq!(sizes, [1, 1]);
     assert_eq!(
