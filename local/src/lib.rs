@@ -8,6 +8,9 @@ pub mod token;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 
+/// The table of local runs (`make run`, `cargo lambda watch` with local.env).
+pub const DEV_TABLE_NAME: &str = "campaign-api-local";
+
 /// A DynamoDB client for a local endpoint; DynamoDB Local accepts any credentials.
 pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()

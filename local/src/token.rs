@@ -3,6 +3,12 @@
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
+/// The HS256 secret of local runs (`make run`, `cargo lambda watch`) and of the tokens in
+/// `events/`. It is public, so a deployment must never use it.
+pub const DEV_JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
+/// The cursor signing secret of local runs.
+pub const DEV_CURSOR_SECRET: &str = "local-cursor-secret-change-me-0123456789";
+
 /// A token for `sub` in `tenant` with `roles`, valid for `ttl_seconds`.
 pub fn dev_token(secret: &[u8], sub: &str, tenant: Option<&str>, roles: &[&str], ttl_seconds: i64) -> String {
     let now = chrono::Utc::now().timestamp();

@@ -155,6 +155,16 @@ impl TestApp {
             .iter()
             .find(|r| shared::http::match_path(r.path, route_path).is_some())
             .map(|r| r.function);
+        self.send(function, request).await
+    }
+
+    /// Sends an already built request (e.g. one decoded from an API Gateway event) through the
+    /// handler of `function`.
+    pub async fn send(
+        &self,
+        function: Option<routes::Function>,
+        request: lambda_http::Request,
+    ) -> TestResponse {
         let response = shared::app::handle(&self.app, function, request).await;
         let status = response.status();
         let headers = response.headers().clone();

@@ -4,6 +4,7 @@
 mod api {
     mod auth;
     mod campaigns;
+    mod events;
     mod memberships;
     mod organizations;
     mod pagination;

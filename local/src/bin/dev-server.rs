@@ -2,10 +2,13 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use local::{dynamodb_local::DynamoDbLocal, schema::TableSchema, server, token::dev_token};
+use local::{
+    dynamodb_local::DynamoDbLocal,
+    schema::TableSchema,
+    server,
+    token::{dev_token, DEV_CURSOR_SECRET, DEV_JWT_SECRET},
+};
 use shared::{config::Config, App};
-
-const DEV_SECRET: &str = "local-development-secret-change-me-0123456789";
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -20,9 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = setting("PORT", "3000")
         .parse()
         .map_err(|_| "PORT must be a port number")?;
-    let secret = setting("JWT_HS256_SECRET", DEV_SECRET);
-    let table = setting("TABLE_NAME", "campaign-api-local");
-    let cursor_secret = setting("CURSOR_SECRET", "local-cursor-secret-change-me-0123456789");
+    let secret = setting("JWT_HS256_SECRET", DEV_JWT_SECRET);
+    let table = setting("TABLE_NAME", local::DEV_TABLE_NAME);
+    let cursor_secret = setting("CURSOR_SECRET", DEV_CURSOR_SECRET);
 
     // DynamoDB Local unless an endpoint is given (e.g. one started by `cargo lambda watch` users).
     let mut dynamodb = None;
