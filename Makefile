@@ -18,6 +18,7 @@ run: setup
 test: setup tools lint
 	cargo test --workspace --all-targets
 	$(MAKE) check-template
+	$(MAKE) schemathesis
 
 lint:
 	cargo fmt --all --check

@@ -2,6 +2,8 @@
 //! created from `template.yaml`, dev tokens and an HTTP server serving the API's paths.
 
 pub mod dynamodb_local;
+#[cfg(test)]
+mod openapi;
 pub mod schema;
 pub mod server;
 pub mod token;

@@ -28,6 +28,8 @@ use crate::{
 };
 
 pub const NAME_MAX: usize = 200;
+/// DynamoDB's limit on a sort key, which the case-folded name is in the uniqueness item.
+const NAME_SORT_KEY_MAX: usize = 1024;
 pub const METADATA_MAX_KEYS: usize = 50;
 pub const METADATA_MAX_BYTES: usize = 8 * 1024;
 const BILLING_ADDRESS_MAX_BYTES: usize = 2 * 1024;
@@ -198,7 +200,11 @@ impl OrgFields {
             Some(value) => {
                 fields.name = trimmed_string(&mut v, "name", value, 1, NAME_MAX);
                 // The folded name is a sort key, which DynamoDB caps at 1024 bytes.
-                if fields.name.as_deref().is_some_and(|n| fold_name(n).len() > 1024) {
+                if fields
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| fold_name(n).len() > NAME_SORT_KEY_MAX)
+                {
                     v.add("name", "is too long once case-folded");
                     fields.name = None;
                 }
@@ -476,6 +482,12 @@ impl Store {
         #[derive(Deserialize)]
         struct NameItem {
             org_id: String,
+        }
+        // Such a name cannot be stored (creates and renames refuse it), and DynamoDB refuses an
+        // empty or over-long sort key with an error rather than "not found".
+        let folded = fold_name(name);
+        if folded.is_empty() || folded.len() > NAME_SORT_KEY_MAX {
+            return Ok(None);
         }
         match self
             .get_item::<NameItem>("find_org_by_name", name_key(tenant, name))

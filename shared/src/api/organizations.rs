@@ -7,13 +7,13 @@ use serde_json::Value;
 use super::{if_match, org_id_param, with_header, Authority};
 use crate::{
     app::Ctx,
-    error::ApiError,
+    error::{ApiError, Violations},
     http::{json_object, json_response, no_content, Query},
     memberships::{member_item, MemberStatus, Membership, Role},
     organizations::{self, is_dns_name, new_id, OrgFields, OrgRecord, Organization},
     pagination::{Page, PageParams},
     store::time,
-    validate::known_fields,
+    validate::{known_fields, trimmed_string},
 };
 
 pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -97,12 +97,23 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
             Some(domain)
         }
     };
-    if let Some(name) = query.get("name") {
+    if let Some(raw) = query.get("name") {
         // Names are unique: the filter is a key lookup with at most one result, never a page.
         if params.cursor.is_some() {
             return Err(ApiError::field("cursor", "is invalid or belongs to another list"));
         }
-        let found = cx.app.store.find_org_by_name(tenant, name.trim()).await?;
+        // A value no organization could be named is a 422, like a malformed domain.
+        let mut violations = Violations::default();
+        let name = trimmed_string(
+            &mut violations,
+            "name",
+            &Value::String(raw.to_owned()),
+            1,
+            organizations::NAME_MAX,
+        );
+        violations.into_result()?;
+        let name = name.ok_or(ApiError::Internal)?;
+        let found = cx.app.store.find_org_by_name(tenant, &name).await?;
         let data: Vec<Organization> = found
             .map(|r| r.org)
             .filter(|o| domain.is_none() || o.domain == domain)

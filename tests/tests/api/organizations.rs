@@ -467,6 +467,23 @@ async fn lists_are_newest_first_and_filter_by_name_and_domain() {
     }
 }
 
+/// Found by schemathesis: `?name=` was a 500 (DynamoDB refuses an empty sort key).
+#[tokio::test]
+async fn a_name_filter_no_organization_could_have_is_a_422() {
+    let app = TestApp::new().await;
+    let admin = tenant_admin(&tenant_id());
+    create_ok(&app, &admin, "Acme").await;
+    let too_long = "a".repeat(201);
+    for value in ["", "%20%20", "a%01b", too_long.as_str()] {
+        let r = app.get(&format!("/v1/organizations?name={value}"), &admin).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "name={value}");
+        assert!(r.body["errors"]["name"].is_array(), "name={value}: {}", r.body);
+    }
+    let r = app.get("/v1/organizations?name=%20ACME%20", &admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["data"][0]["name"], "Acme", "trimmed, case-insensitive");
+}
+
 #[tokio::test]
 async fn other_tenants_see_nothing_and_touch_nothing() {
     let app = TestApp::new().await;
