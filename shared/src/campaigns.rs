@@ -294,7 +294,8 @@ pub fn check_dates(c: &Campaign) -> Result<(), ApiError> {
     }
 }
 
-fn unknown_org() -> ApiError {
+/// The 422 for an `organization_id` that names no live organization of the tenant.
+pub fn unknown_org() -> ApiError {
     ApiError::field("organization_id", "must name a live organization of the tenant")
 }
 

@@ -4,10 +4,10 @@ use http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use super::{if_match, with_header};
+use super::{addressed_org, id_param, if_match, with_header};
 use crate::{
     app::Ctx,
-    campaigns::{self, check_dates, Campaign, CampaignFields, CampaignRecord, CampaignStatus},
+    campaigns::{self, check_dates, unknown_org, Campaign, CampaignFields, CampaignRecord, CampaignStatus},
     error::ApiError,
     http::{json_object, json_response, no_content, Query},
     organizations::{new_id, parse_id},
@@ -38,8 +38,14 @@ fn campaign_response(status: StatusCode, record: &CampaignRecord) -> Response<Bo
     )
 }
 
-fn campaign_id(cx: &Ctx<'_>) -> Result<String, ApiError> {
-    parse_id(cx.param(0)).ok_or(ApiError::NotFound)
+/// The campaign the path names; 404 when there is none.
+async fn addressed_campaign(cx: &Ctx<'_>, tenant: &str) -> Result<CampaignRecord, ApiError> {
+    let id = id_param(cx)?;
+    cx.app
+        .store
+        .get_campaign(tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 async fn create(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -72,24 +78,12 @@ async fn create(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
 }
 
 async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = campaign_id(cx)?;
-    let record = cx
-        .app
-        .store
-        .get_campaign(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let record = addressed_campaign(cx, tenant).await?;
     Ok(campaign_response(StatusCode::OK, &record))
 }
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = campaign_id(cx)?;
-    let current = cx
-        .app
-        .store
-        .get_campaign(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let current = addressed_campaign(cx, tenant).await?;
     let body = known_fields(json_object(cx.req)?, campaigns::WRITABLE, &[])?;
     let fields = CampaignFields::parse(&body, false)?;
     let record = cx
@@ -101,7 +95,7 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
 }
 
 async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = campaign_id(cx)?;
+    let id = id_param(cx)?;
     cx.app
         .store
         .delete_campaign(tenant, &id, if_match(cx).as_deref())
@@ -126,10 +120,8 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let organization_id = match query.get("organization_id") {
         None => None,
         Some(raw) => {
-            let unknown =
-                || ApiError::field("organization_id", "must name a live organization of the tenant");
-            let id = parse_id(raw).ok_or_else(unknown)?;
-            cx.app.store.get_org(tenant, &id).await?.ok_or_else(unknown)?;
+            let id = parse_id(raw).ok_or_else(unknown_org)?;
+            cx.app.store.get_org(tenant, &id).await?.ok_or_else(unknown_org)?;
             Some(id)
         }
     };
@@ -148,12 +140,7 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
 }
 
 async fn list_for_org(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = parse_id(cx.param(0)).ok_or(ApiError::NotFound)?;
-    cx.app
-        .store
-        .get_org(tenant, &org_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let org_id = addressed_org(cx, tenant).await?.org.id;
     let query = Query::from_request(cx.req)?;
     query.only(&["limit", "cursor", "status"])?;
     let params = PageParams::from_query(&query)?;

@@ -4,7 +4,7 @@ use http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use super::{org_id_param, with_header, Authority};
+use super::{addressed_org, with_header, Authority};
 use crate::{
     app::Ctx,
     error::{ApiError, Violations},
@@ -52,15 +52,8 @@ fn member_response(status: StatusCode, m: &Membership) -> Response<Body> {
     json_response(status, m)
 }
 
-/// The organization must exist (404 otherwise) before anything else is said about it.
 async fn live_org(cx: &Ctx<'_>, tenant: &str) -> Result<String, ApiError> {
-    let id = org_id_param(cx)?;
-    cx.app
-        .store
-        .get_org(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(id)
+    Ok(addressed_org(cx, tenant).await?.org.id)
 }
 
 async fn target(cx: &Ctx<'_>, tenant: &str, org_id: &str) -> Result<Membership, ApiError> {

@@ -13,7 +13,7 @@ use crate::{
     app::Ctx,
     error::ApiError,
     memberships::{actor_check, MemberStatus, Role},
-    organizations::parse_id,
+    organizations::{parse_id, OrgRecord},
 };
 
 /// What the caller may do in one organization.
@@ -77,9 +77,16 @@ impl Authority {
     }
 }
 
-/// An organization id from the path; anything that is not a canonical UUID is a 404.
-pub fn org_id_param(cx: &Ctx<'_>) -> Result<String, ApiError> {
+/// The organization or campaign id from the path; anything that is not a canonical UUID is a 404.
+pub fn id_param(cx: &Ctx<'_>) -> Result<String, ApiError> {
     parse_id(cx.param(0)).ok_or(ApiError::NotFound)
+}
+
+/// The live organization the path names (`/v1/organizations/{id}/...`); 404 when there is none,
+/// before anything else is said about it.
+pub async fn addressed_org(cx: &Ctx<'_>, tenant: &str) -> Result<OrgRecord, ApiError> {
+    let id = id_param(cx)?;
+    cx.app.store.get_org(tenant, &id).await?.ok_or(ApiError::NotFound)
 }
 
 pub fn if_match(cx: &Ctx<'_>) -> Option<String> {

@@ -4,7 +4,7 @@ use http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use super::{if_match, org_id_param, with_header, Authority};
+use super::{addressed_org, if_match, with_header, Authority};
 use crate::{
     app::Ctx,
     error::{ApiError, Violations},
@@ -137,24 +137,13 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
 }
 
 async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = org_id_param(cx)?;
-    let record = cx
-        .app
-        .store
-        .get_org(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let record = addressed_org(cx, tenant).await?;
     Ok(org_response(StatusCode::OK, &record))
 }
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = org_id_param(cx)?;
-    let current = cx
-        .app
-        .store
-        .get_org(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let current = addressed_org(cx, tenant).await?;
+    let id = current.org.id.clone();
     let roles = [Role::Owner, Role::Admin];
     let authority = Authority::of(cx, tenant, &id).await?;
     authority.require(&roles, "changing an organization")?;
@@ -178,13 +167,8 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
 }
 
 async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let id = org_id_param(cx)?;
-    let current = cx
-        .app
-        .store
-        .get_org(tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let current = addressed_org(cx, tenant).await?;
+    let id = current.org.id.clone();
     let roles = [Role::Owner];
     let authority = Authority::of(cx, tenant, &id).await?;
     authority.require(&roles, "deleting an organization")?;

@@ -590,6 +590,18 @@ enum Action {
     DeleteOrg,
 }
 
+impl Action {
+    /// The target, its role before and the role asked for, of the role-change actions.
+    fn role_change(self) -> Option<(&'static str, &'static str, &'static str)> {
+        match self {
+            Action::MemberToAdmin => Some(("target-member", "member", "admin")),
+            Action::AdminToOwner => Some(("target-admin", "admin", "owner")),
+            Action::DemoteOwner => Some(("owner2", "owner", "admin")),
+            _ => None,
+        }
+    }
+}
+
 /// Expected status per action, in the order of `ACTORS`:
 /// member, admin, owner, tenant_admin, outsider, invited admin, invited owner.
 const MATRIX: [(Action, [u16; 7]); 8] = [
@@ -639,16 +651,9 @@ async fn matrix_cell(app: &TestApp, t: &str, actor: Actor, action: Action, expec
     let r = match action {
         Action::InviteMember => invite(app, &org, &tk, "newcomer", "member").await,
         Action::InviteOwner => invite(app, &org, &tk, "newcomer", "owner").await,
-        Action::MemberToAdmin => {
-            app.patch(&member_path(&org, "target-member"), &tk, json!({"role": "admin"}))
-                .await
-        }
-        Action::AdminToOwner => {
-            app.patch(&member_path(&org, "target-admin"), &tk, json!({"role": "owner"}))
-                .await
-        }
-        Action::DemoteOwner => {
-            app.patch(&member_path(&org, "owner2"), &tk, json!({"role": "admin"}))
+        Action::MemberToAdmin | Action::AdminToOwner | Action::DemoteOwner => {
+            let (target, _, to) = action.role_change().unwrap();
+            app.patch(&member_path(&org, target), &tk, json!({"role": to}))
                 .await
         }
         Action::RemoveMember => app.delete(&member_path(&org, "target-member"), &tk).await,
@@ -697,28 +702,13 @@ async fn matrix_cell(app: &TestApp, t: &str, actor: Actor, action: Action, expec
                 (before + u64::from(done)).to_string(),
             );
         }
-        Action::MemberToAdmin => {
-            let got = role_of(app, t, &org, "target-member").await;
+        Action::MemberToAdmin | Action::AdminToOwner | Action::DemoteOwner => {
+            let (target, from, to) = action.role_change().unwrap();
+            let got = role_of(app, t, &org, target).await;
             check(
-                "target-member role",
+                &format!("{target} role"),
                 format!("{got:?}"),
-                format!("{:?}", Some(if done { "admin" } else { "member" })),
-            );
-        }
-        Action::AdminToOwner => {
-            let got = role_of(app, t, &org, "target-admin").await;
-            check(
-                "target-admin role",
-                format!("{got:?}"),
-                format!("{:?}", Some(if done { "owner" } else { "admin" })),
-            );
-        }
-        Action::DemoteOwner => {
-            let got = role_of(app, t, &org, "owner2").await;
-            check(
-                "owner2 role",
-                format!("{got:?}"),
-                format!("{:?}", Some(if done { "admin" } else { "owner" })),
+                format!("{:?}", Some(if done { to } else { from })),
             );
         }
         Action::RemoveMember | Action::RemoveOwner => {
