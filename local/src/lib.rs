@@ -1,6 +1,7 @@
 //! Everything local runs and tests need around the real handlers: DynamoDB Local, the table
 //! created from `template.yaml`, dev tokens and an HTTP server serving the API's paths.
 
+pub mod dynamo_proxy;
 pub mod dynamodb_local;
 #[cfg(test)]
 mod openapi;
@@ -9,17 +10,18 @@ pub mod server;
 pub mod token;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use shared::config::DynamoDbSettings;
 
 /// The table of local runs (`make run`, `cargo lambda watch` with local.env).
 pub const DEV_TABLE_NAME: &str = "campaign-api-local";
 
-/// A DynamoDB client for a local endpoint; DynamoDB Local accepts any credentials.
-pub fn local_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+/// A DynamoDB client for a local endpoint with the SDK settings the functions use; DynamoDB
+/// Local accepts any credentials.
+pub fn local_client(endpoint: &str, settings: &DynamoDbSettings) -> aws_sdk_dynamodb::Client {
+    let builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .credentials_provider(Credentials::new("local", "local", None, None, "local"));
+    aws_sdk_dynamodb::Client::from_conf(shared::store::configure(builder, settings).build())
 }

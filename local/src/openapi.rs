@@ -408,6 +408,10 @@ mod tests {
             | ApiError::Conflict(_)
             | ApiError::PreconditionFailed
             | ApiError::Validation(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::UriTooLong
+            | ApiError::HeadersTooLarge
+            | ApiError::Unavailable
             | ApiError::Internal => {}
         }
     }
@@ -431,6 +435,10 @@ mod tests {
             ApiError::Conflict(String::new()),
             ApiError::PreconditionFailed,
             ApiError::Validation(Default::default()),
+            ApiError::PayloadTooLarge,
+            ApiError::UriTooLong,
+            ApiError::HeadersTooLarge,
+            ApiError::Unavailable,
             ApiError::Internal,
         ]
         .iter()

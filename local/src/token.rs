@@ -3,9 +3,7 @@
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
-/// The HS256 secret of local runs (`make run`, `cargo lambda watch`) and of the tokens in
-/// `events/`. It is public, so a deployment must never use it.
-pub const DEV_JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
+pub use shared::config::DEV_JWT_SECRET;
 /// The cursor signing secret of local runs.
 pub const DEV_CURSOR_SECRET: &str = "local-cursor-secret-change-me-0123456789";
 

@@ -1,16 +1,21 @@
 //! Per-container state and the request pipeline every function shares.
 
-use std::time::Instant;
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant, SystemTime},
+};
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use http::header::AUTHORIZATION;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
 use crate::{
     api,
     auth::{Principal, Verifier},
+    clock::Clock,
     config::{Config, ConfigError},
-    error::ApiError,
+    error::{ApiError, MAX_BODY_BYTES},
     http::{request_id, route_path, set_request_id},
     idempotency,
     pagination::CursorSigner,
@@ -22,6 +27,7 @@ use crate::{
 /// Built once per cold start and shared by every invocation of the warm container.
 pub struct App {
     pub config: Config,
+    pub clock: Clock,
     pub store: Store,
     pub verifier: Verifier,
     pub tenants: TenantDirectory,
@@ -30,12 +36,14 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
-        let verifier = Verifier::new(&config.jwt);
-        Self::with_verifier(config, client, verifier)
+        Self::with_clock(config, client, Clock::system())
     }
 
-    pub fn with_verifier(config: Config, client: aws_sdk_dynamodb::Client, verifier: Verifier) -> Self {
+    /// An app whose time comes from `clock` (tests move it forward).
+    pub fn with_clock(config: Config, client: aws_sdk_dynamodb::Client, clock: Clock) -> Self {
+        let verifier = Verifier::new(&config.jwt, clock.clone());
         App {
+            clock,
             store: Store::new(client, config.table_name.clone()),
             tenants: TenantDirectory::new(config.tenant_cache_ttl),
             cursors: CursorSigner::new(&config.cursor_secret),
@@ -49,7 +57,8 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(App::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+        let dynamodb = crate::store::configure((&sdk).into(), &config.dynamodb).build();
+        Ok(App::new(config, aws_sdk_dynamodb::Client::from_conf(dynamodb)))
     }
 }
 
@@ -59,6 +68,8 @@ pub struct Ctx<'a> {
     pub req: &'a Request,
     pub matched: Matched,
     pub principal: Principal,
+    /// Set while an `Idempotency-Key` request runs.
+    pub idempotency: OnceLock<idempotency::Claim>,
 }
 
 impl Ctx<'_> {
@@ -68,6 +79,15 @@ impl Ctx<'_> {
             .get(index)
             .map(String::as_str)
             .unwrap_or_default()
+    }
+
+    /// The item that commits `response` as this request's idempotent outcome, for the handler
+    /// to put into the transaction of its write; `None` without an `Idempotency-Key`.
+    pub fn receipt(&self, response: &Response<Body>) -> Result<Option<TransactWriteItem>, ApiError> {
+        self.idempotency
+            .get()
+            .map(|claim| claim.receipt(self.app.store.table(), response))
+            .transpose()
     }
 
     /// The caller's tenant, provisioned on first sight; 403 unless it is active.
@@ -86,6 +106,21 @@ async fn route(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
 }
 
+/// How long this request may run: the configured budget, and in Lambda never past the
+/// invocation's deadline (less a margin to send the answer).
+fn time_budget(app: &App, req: &Request) -> Duration {
+    const MARGIN: Duration = Duration::from_millis(300);
+    let configured = app.config.request_timeout;
+    match req.lambda_context_ref().map(|cx| cx.deadline()) {
+        Some(deadline) => deadline
+            .duration_since(SystemTime::now())
+            .map(|left| left.saturating_sub(MARGIN).min(configured))
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(100)),
+        None => configured,
+    }
+}
+
 /// Serves one request. `only` is the function this container runs (`None` in the local
 /// server, which serves every route).
 pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response<Body> {
@@ -95,7 +130,11 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
     let path = route_path(&req);
     let span = tracing::info_span!("request", %request_id, %method, %path);
 
+    let budget = time_budget(app, &req);
     let result = async {
+        if req.body().len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
         let matched = routes::resolve(only, &method, &path)?;
         let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let principal = app.verifier.verify(authorization).await?;
@@ -104,6 +143,7 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
             req: &req,
             matched,
             principal,
+            idempotency: OnceLock::new(),
         };
         let key = if cx.matched.method == http::Method::POST {
             idempotency::key_of(&cx)?
@@ -114,9 +154,21 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
             Some(key) => idempotency::run(&cx, &key, &request_id, || route(&cx)).await,
             None => route(&cx).await,
         }
-    }
-    .instrument(span.clone())
-    .await;
+    };
+    // Past the budget the request is dropped where it stands: a transaction either committed
+    // whole or not at all, and an idempotency claim left behind expires with its lock.
+    let result = match tokio::time::timeout(budget, result)
+        .instrument(span.clone())
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => {
+            span.in_scope(|| {
+                tracing::warn!(budget_ms = budget.as_millis() as u64, "request ran out of time")
+            });
+            Err(ApiError::Unavailable)
+        }
+    };
 
     let mut response = match result {
         Ok(response) => response,

@@ -4,27 +4,26 @@
 //! token is only checked against the shared secret and an RS256/ES256 token only against a JWKS
 //! key of the matching family, so `alg: none` and HS/RS confusion cannot verify.
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jsonwebtoken::{
     jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet},
     Algorithm, DecodingKey, Validation,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex, RwLock};
 
-use crate::{config::JwtConfig, error::ApiError};
+use crate::{clock::Clock, config::JwtConfig, error::ApiError, store::time::Timestamp};
 
 pub const ROLE_TENANT_ADMIN: &str = "tenant_admin";
 pub const ROLE_PLATFORM_ADMIN: &str = "platform_admin";
 
 const MAX_SUB_LEN: usize = 255;
-const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
-const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+const JWKS_DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+const JWKS_MIN_MAX_AGE: Duration = Duration::from_secs(60);
+const JWKS_MAX_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long past its refresh age a key set keeps serving while refreshes fail.
+pub const JWKS_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
+const JWKS_MAX_BACKOFF: Duration = Duration::from_secs(300);
 const JWKS_MAX_BYTES: usize = 256 * 1024;
 
 /// The verified caller.
@@ -72,7 +71,7 @@ pub fn is_valid_tenant_id(id: &str) -> bool {
 
 pub struct Verifier {
     hs256: Option<DecodingKey>,
-    jwks: Option<JwksCache>,
+    jwks: Option<Arc<JwksCache>>,
     issuer: Option<String>,
     audience: Option<String>,
     tenant_claim: String,
@@ -80,19 +79,16 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(config: &JwtConfig) -> Self {
-        Self::with_jwks_refresh_interval(config, Duration::from_secs(10))
-    }
-
-    /// `min_refresh` bounds how often an unknown `kid` may trigger a JWKS download, so a flood
-    /// of forged tokens cannot turn into a flood of requests to the identity provider.
-    pub fn with_jwks_refresh_interval(config: &JwtConfig, min_refresh: Duration) -> Self {
+    pub fn new(config: &JwtConfig, clock: Clock) -> Self {
+        if config.dev_secret {
+            tracing::warn!("no JWT_HS256_SECRET or JWT_JWKS_URL: accepting tokens signed with the public development secret");
+        }
         Verifier {
             hs256: config.hs256_secret.as_deref().map(DecodingKey::from_secret),
             jwks: config
                 .jwks_url
                 .clone()
-                .map(|url| JwksCache::new(url, min_refresh)),
+                .map(|url| Arc::new(JwksCache::new(url, config, clock))),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             tenant_claim: config.tenant_claim.clone(),
@@ -105,6 +101,12 @@ impl Verifier {
         let token = bearer_token(authorization)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the token is malformed or uses an unsupported algorithm"))?;
+        // RFC 7515 4.1.11: extensions listed in `crit` must be understood, and none is.
+        if header.crit.is_some() {
+            return Err(unauthorized(
+                "the token's `crit` header names extensions not understood here",
+            ));
+        }
 
         let key: Arc<DecodingKey> = match header.alg {
             Algorithm::HS256 => match &self.hs256 {
@@ -210,123 +212,249 @@ fn bearer_token(authorization: Option<&str>) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-struct CachedKeys {
+/// One downloaded key set.
+struct KeySet {
     keys: Vec<(Option<String>, Jwk)>,
-    fetched_at: Instant,
+    fetched_at: Timestamp,
+    /// From the response's `Cache-Control: max-age`, within bounds; an hour without one.
+    fresh_for: Duration,
+}
+
+impl KeySet {
+    fn fresh(&self, now: Timestamp) -> bool {
+        now < self.fetched_at + self.fresh_for
+    }
+
+    /// Past its refresh age a key set still serves, while refreshes fail, for `JWKS_MAX_STALE`:
+    /// the keys in memory are still the right ones unless the issuer rotated them.
+    fn usable(&self, now: Timestamp) -> bool {
+        now < self.fetched_at + self.fresh_for + JWKS_MAX_STALE
+    }
+}
+
+#[derive(Default)]
+struct JwksState {
+    keys: Option<KeySet>,
+    /// A download is running: nobody starts another, nobody waits for it.
+    in_flight: bool,
+    /// No download starts before this (the minimum interval after any attempt, longer while
+    /// attempts keep failing).
+    next_attempt: Option<Timestamp>,
+    failures: u32,
 }
 
 /// The warm container's copy of the identity provider's keys.
-struct JwksCache {
+///
+/// At most one download is in flight and at most one starts per interval, whether the last
+/// succeeded or failed (failures back off exponentially up to `JWKS_MAX_BACKOFF`). A request
+/// whose `kid` is known never waits on the issuer: stale keys are served while a refresh runs
+/// in the background. A request with an unknown `kid` starts a download only when one may start
+/// and waits for that one; otherwise it is answered at once: 401 when a usable key set is held
+/// (it simply lacks the `kid`), 503 when none could ever be obtained.
+pub(crate) struct JwksCache {
     url: String,
     min_refresh: Duration,
-    client: tokio::sync::OnceCell<reqwest::Client>,
-    keys: RwLock<Option<CachedKeys>>,
-    // Serialises downloads so concurrent cold requests fetch once.
-    refresh: Mutex<()>,
+    timeout: Duration,
+    clock: Clock,
+    client: std::sync::OnceLock<reqwest::Client>,
+    state: std::sync::Mutex<JwksState>,
+}
+
+enum Found {
+    Key(Result<Arc<DecodingKey>, ApiError>),
+    /// The held keys are usable but lack the kid.
+    Unknown,
+    /// No usable keys at all.
+    NoKeys,
 }
 
 impl JwksCache {
-    fn new(url: String, min_refresh: Duration) -> Self {
+    fn new(url: String, config: &JwtConfig, clock: Clock) -> Self {
         JwksCache {
             url,
-            min_refresh,
-            client: tokio::sync::OnceCell::new(),
-            keys: RwLock::new(None),
-            refresh: Mutex::new(()),
+            min_refresh: config.jwks_min_refresh,
+            timeout: config.jwks_timeout,
+            clock,
+            client: std::sync::OnceLock::new(),
+            state: std::sync::Mutex::new(JwksState::default()),
         }
     }
 
-    async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<DecodingKey>, ApiError> {
-        if let Some(key) = self.lookup(kid, alg, true).await {
-            return key;
-        }
-        let _guard = self.refresh.lock().await;
-        // Another request may have refreshed while this one waited for the lock.
-        if let Some(key) = self.lookup(kid, alg, true).await {
-            return key;
-        }
-        let recently_fetched = self
-            .keys
-            .read()
-            .await
-            .as_ref()
-            .is_some_and(|cached| cached.fetched_at.elapsed() < self.min_refresh);
-        if !recently_fetched {
-            let fetched = self.fetch().await?;
-            *self.keys.write().await = Some(fetched);
-        }
-        self.lookup(kid, alg, false)
-            .await
-            .unwrap_or_else(|| Err(unauthorized("the token's signing key is unknown")))
+    fn state(&self) -> std::sync::MutexGuard<'_, JwksState> {
+        // A panic never happens while the lock is held (panic = abort in release anyway).
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `None` when the cache cannot answer (no keys yet, stale, or unknown kid).
-    async fn lookup(
-        &self,
+    async fn key_for(
+        self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
-        require_fresh: bool,
-    ) -> Option<Result<Arc<DecodingKey>, ApiError>> {
-        let guard = self.keys.read().await;
-        let cached = guard.as_ref()?;
-        if require_fresh && cached.fetched_at.elapsed() > JWKS_MAX_AGE {
-            return None;
-        }
-        let candidates: Vec<&Jwk> = match kid {
-            Some(kid) => cached
-                .keys
-                .iter()
-                .filter(|(k, _)| k.as_deref() == Some(kid))
-                .map(|(_, jwk)| jwk)
-                .collect(),
-            // Without a kid only an unambiguous key set can be used.
-            None if cached.keys.len() == 1 => vec![&cached.keys[0].1],
-            None => return Some(Err(unauthorized("the token has no `kid` header"))),
+    ) -> Result<Arc<DecodingKey>, ApiError> {
+        let now = self.clock.now();
+        let (found, start_download) = {
+            let mut state = self.state();
+            let found = Self::lookup(&state, kid, alg, now);
+            let stale = state.keys.as_ref().is_some_and(|k| !k.fresh(now));
+            let start = match found {
+                // Known kid: answer now; refresh a stale set in the background.
+                Found::Key(_) => stale && Self::begin_attempt(&mut state, now),
+                Found::Unknown | Found::NoKeys => Self::begin_attempt(&mut state, now),
+            };
+            (found, start)
         };
-        let jwk = candidates.first()?;
-        Some(decoding_key(jwk, alg).map(Arc::new))
+        match found {
+            Found::Key(key) => {
+                if start_download {
+                    tracing::warn!(url = %self.url, "serving JWKS keys past their refresh age; refreshing");
+                    let cache = Arc::clone(self);
+                    tokio::spawn(async move { cache.download().await });
+                }
+                key
+            }
+            Found::Unknown | Found::NoKeys if start_download => {
+                // In a task of its own, so the attempt is recorded even if this request is
+                // dropped (its time budget ran out) while it waits.
+                let cache = Arc::clone(self);
+                let _ = tokio::spawn(async move { cache.download().await }).await;
+                match Self::lookup(&self.state(), kid, alg, self.clock.now()) {
+                    Found::Key(key) => key,
+                    Found::Unknown => Err(unknown_key()),
+                    Found::NoKeys => Err(ApiError::Unavailable),
+                }
+            }
+            Found::Unknown => Err(unknown_key()),
+            Found::NoKeys => Err(ApiError::Unavailable),
+        }
     }
 
-    async fn fetch(&self) -> Result<CachedKeys, ApiError> {
-        let client = self
-            .client
-            .get_or_try_init(|| async { reqwest::Client::builder().timeout(JWKS_FETCH_TIMEOUT).build() })
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "building the JWKS HTTP client failed");
-                ApiError::Internal
-            })?;
-        let fail = |what: &str, error: String| {
-            tracing::error!(url = %self.url, %error, "JWKS {what} failed");
-            // Without keys no token can be checked: that is our fault, not the caller's.
-            ApiError::Internal
+    /// Claims the right to download now, if nobody is downloading and the interval allows.
+    fn begin_attempt(state: &mut JwksState, now: Timestamp) -> bool {
+        if state.in_flight || state.next_attempt.is_some_and(|at| now < at) {
+            return false;
+        }
+        state.in_flight = true;
+        true
+    }
+
+    fn lookup(state: &JwksState, kid: Option<&str>, alg: Algorithm, now: Timestamp) -> Found {
+        let Some(set) = state.keys.as_ref().filter(|k| k.usable(now)) else {
+            return Found::NoKeys;
         };
-        let response = client
-            .get(&self.url)
-            .send()
-            .await
-            .map_err(|e| fail("download", e.to_string()))?;
+        let jwk = match kid {
+            Some(kid) => set
+                .keys
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some(kid))
+                .map(|(_, j)| j),
+            // Without a kid only an unambiguous key set can be used.
+            None if set.keys.len() == 1 => Some(&set.keys[0].1),
+            None => return Found::Key(Err(unauthorized("the token has no `kid` header"))),
+        };
+        match jwk {
+            Some(jwk) => Found::Key(decoding_key(jwk, alg).map(Arc::new)),
+            None => Found::Unknown,
+        }
+    }
+
+    /// Runs the attempt `begin_attempt` claimed and records its outcome.
+    async fn download(&self) {
+        let outcome = self.fetch().await;
+        let now = self.clock.now();
+        let mut state = self.state();
+        state.in_flight = false;
+        match outcome {
+            Ok(set) => {
+                tracing::info!(
+                    keys = set.keys.len(),
+                    fresh_for_s = set.fresh_for.as_secs(),
+                    "JWKS refreshed"
+                );
+                state.keys = Some(set);
+                state.failures = 0;
+                state.next_attempt = Some(now + self.min_refresh);
+            }
+            Err(error) => {
+                state.failures += 1;
+                let backoff = self
+                    .min_refresh
+                    .saturating_mul(1 << state.failures.saturating_sub(1).min(16))
+                    .min(JWKS_MAX_BACKOFF);
+                state.next_attempt = Some(now + backoff);
+                let held = state.keys.as_ref().is_some_and(|k| k.usable(now));
+                tracing::warn!(
+                    url = %self.url,
+                    %error,
+                    failures = state.failures,
+                    retry_in_s = backoff.as_secs(),
+                    serving_stale_keys = held,
+                    "JWKS download failed"
+                );
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let built = reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .build()
+                    .map_err(|e| format!("building the HTTP client: {e}"))?;
+                self.client.get_or_init(|| built)
+            }
+        };
+        let response = client.get(&self.url).send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
-            return Err(fail("download", format!("status {}", response.status())));
+            return Err(format!("status {}", response.status()));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fail("download", e.to_string()))?;
+        let fresh_for = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(max_age)
+            .unwrap_or(JWKS_DEFAULT_MAX_AGE);
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
         if body.len() > JWKS_MAX_BYTES {
-            return Err(fail("download", format!("document of {} bytes", body.len())));
+            return Err(format!("document of {} bytes", body.len()));
         }
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| fail("parsing", e.to_string()))?;
-        tracing::info!(keys = set.keys.len(), "JWKS refreshed");
-        Ok(CachedKeys {
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("parsing: {e}"))?;
+        Ok(KeySet {
             keys: set
                 .keys
                 .into_iter()
                 .map(|jwk| (jwk.common.key_id.clone(), jwk))
                 .collect(),
-            fetched_at: Instant::now(),
+            fetched_at: self.clock.now(),
+            fresh_for,
         })
     }
+}
+
+fn unknown_key() -> ApiError {
+    unauthorized("the token's signing key is unknown")
+}
+
+/// `max-age` of a `Cache-Control` value, within `JWKS_MIN_MAX_AGE..=JWKS_MAX_MAX_AGE`;
+/// `no-cache`/`no-store` count as the minimum, and no `max-age` as the default.
+fn max_age(cache_control: &str) -> Duration {
+    let mut age = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return JWKS_MIN_MAX_AGE;
+        }
+        if let Some(value) = lower.strip_prefix("max-age=") {
+            age = value
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age.map_or(JWKS_DEFAULT_MAX_AGE, |a| {
+        a.clamp(JWKS_MIN_MAX_AGE, JWKS_MAX_MAX_AGE)
+    })
 }
 
 /// A decoding key only when the JWK's type fits the token's algorithm.
@@ -360,6 +488,16 @@ mod tests {
         for bad in ["", "-a", ".a", "a#b", "a b", "a/b", "é", &"x".repeat(129), "_a"] {
             assert!(!is_valid_tenant_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn cache_control_max_age_within_bounds() {
+        assert_eq!(max_age("public, max-age=7200"), Duration::from_secs(7200));
+        assert_eq!(max_age("max-age=5"), JWKS_MIN_MAX_AGE);
+        assert_eq!(max_age("max-age=99999999"), JWKS_MAX_MAX_AGE);
+        assert_eq!(max_age("no-store"), JWKS_MIN_MAX_AGE);
+        assert_eq!(max_age("public"), JWKS_DEFAULT_MAX_AGE);
+        assert_eq!(max_age("max-age=x"), JWKS_DEFAULT_MAX_AGE);
     }
 
     #[test]

@@ -5,19 +5,20 @@
 //! transaction, conditioned on the organization being live, so a campaign can never be created
 //! under an organization that is being deleted at the same moment. `version` is the ETag.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
     error::{ApiError, Violations},
-    organizations::{self, counter_update, etag_matches, parse_id},
+    etag::{self, IfMatch},
+    organizations::{self, counter_update, parse_id},
     pagination::{self, CursorSigner, ListQuery, Page, PageParams},
     store::{
         self,
         keys::{self, GSI1, GSI2, GSI3, TABLE},
         time::{self, Timestamp},
-        tx::{self, built, TxError},
+        tx::{self, built, Rounds, TxError},
         Store,
     },
     validate::trimmed_string,
@@ -78,7 +79,7 @@ pub struct CampaignRecord {
 
 impl CampaignRecord {
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
+        etag::of_version(self.version)
     }
 }
 
@@ -236,7 +237,7 @@ impl CampaignFields {
                     Some(t) => *slot = Some(Some(t)),
                     None => v.add(
                         field,
-                        "must be an RFC 3339 time with an offset, e.g. 2026-11-22T08:15:30Z",
+                        "must be an RFC 3339 time with an offset in years 0001-9999 (UTC), e.g. 2026-11-22T08:15:30Z",
                     ),
                 },
                 Some(_) => v.add(field, "must be an RFC 3339 time or null"),
@@ -323,8 +324,6 @@ impl From<CampaignWriteError> for ApiError {
     }
 }
 
-const MAX_OPTIMISTIC_RETRIES: usize = 5;
-
 fn campaign_key(tenant: &str, id: &str) -> std::collections::HashMap<String, AttributeValue> {
     [
         (keys::PK.to_owned(), store::s(keys::campaigns_pk(tenant))),
@@ -340,7 +339,11 @@ impl Store {
     }
 
     /// Writes the campaign and counts it on its organization, which must be live.
-    pub async fn create_campaign(&self, record: &CampaignRecord) -> Result<(), CampaignWriteError> {
+    pub async fn create_campaign(
+        &self,
+        record: &CampaignRecord,
+        receipt: Option<TransactWriteItem>,
+    ) -> Result<(), CampaignWriteError> {
         let c = &record.campaign;
         let items = vec![
             tx::put(built(
@@ -352,7 +355,7 @@ impl Store {
             )?),
             counter_update(self.table(), &c.tenant_id, &c.organization_id, 0, 0, 1)?,
         ];
-        match self.transact("create_campaign", items).await {
+        match self.transact("create_campaign", items, receipt).await {
             Ok(()) => Ok(()),
             Err(e) if e.failed(1) => Err(CampaignWriteError::UnknownOrganization),
             Err(TxError::Api(e)) => Err(e.into()),
@@ -365,20 +368,21 @@ impl Store {
     pub async fn update_campaign(
         &self,
         first: CampaignRecord,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
         fields: &CampaignFields,
     ) -> Result<CampaignRecord, CampaignWriteError> {
         let (tenant, id) = (first.campaign.tenant_id.clone(), first.campaign.id.clone());
         let (tenant, id) = (tenant.as_str(), id.as_str());
         let mut current = first;
-        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
-            if attempt > 0 {
+        let mut rounds = Rounds::default();
+        loop {
+            if rounds.next().await? > 0 {
                 current = self
                     .get_campaign(tenant, id)
                     .await?
                     .ok_or(CampaignWriteError::NotFound)?;
             }
-            if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
+            if !etag::allows(if_match, &current.etag()) {
                 return Err(CampaignWriteError::PreconditionFailed);
             }
             let mut next = current.clone();
@@ -402,35 +406,37 @@ impl Store {
                 items.push(counter_update(self.table(), tenant, to, 0, 0, 1)?);
                 items.push(counter_update(self.table(), tenant, from, 0, 0, -1)?);
             }
-            match self.transact("update_campaign", items).await {
+            match self.transact("update_campaign", items, None).await {
                 Ok(()) => return Ok(next),
                 Err(e) if e.failed(1) => return Err(CampaignWriteError::UnknownOrganization),
-                Err(e) if e.failed(0) && if_match.is_some() => {
-                    return Err(CampaignWriteError::PreconditionFailed)
-                }
                 Err(e) if e.failed(0) => continue,
                 Err(TxError::Api(e)) => return Err(e.into()),
                 Err(_) => return Err(CampaignWriteError::Api(ApiError::Internal)),
             }
         }
-        Err(CampaignWriteError::Api(ApiError::Conflict(
-            "the campaign is changing too fast; retry".into(),
-        )))
     }
 
-    /// Hard delete, uncounting the campaign on its organization.
+    /// Hard delete, uncounting the campaign on its organization. Only the version and the
+    /// organization are read, so a stored campaign that no longer decodes can still be removed.
     pub async fn delete_campaign(
         &self,
         tenant: &str,
         id: &str,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
     ) -> Result<(), CampaignWriteError> {
-        for _ in 0..MAX_OPTIMISTIC_RETRIES {
-            let current = self
-                .get_campaign(tenant, id)
+        #[derive(Deserialize)]
+        struct Guard {
+            version: u64,
+            organization_id: String,
+        }
+        let mut rounds = Rounds::default();
+        loop {
+            rounds.next().await?;
+            let current: Guard = self
+                .get_item("get_campaign", campaign_key(tenant, id))
                 .await?
                 .ok_or(CampaignWriteError::NotFound)?;
-            if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
+            if !etag::allows(if_match, &etag::of_version(current.version)) {
                 return Err(CampaignWriteError::PreconditionFailed);
             }
             let items = vec![
@@ -442,21 +448,15 @@ impl Store {
                         .expression_attribute_values(":v", AttributeValue::N(current.version.to_string()))
                         .build(),
                 )?),
-                counter_update(self.table(), tenant, &current.campaign.organization_id, 0, 0, -1)?,
+                counter_update(self.table(), tenant, &current.organization_id, 0, 0, -1)?,
             ];
-            match self.transact("delete_campaign", items).await {
+            match self.transact("delete_campaign", items, None).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.failed(0) && if_match.is_some() => {
-                    return Err(CampaignWriteError::PreconditionFailed)
-                }
                 Err(e) if e.failed(0) => continue,
                 Err(TxError::Api(e)) => return Err(e.into()),
                 Err(_) => return Err(CampaignWriteError::Api(ApiError::Internal)),
             }
         }
-        Err(CampaignWriteError::Api(ApiError::Conflict(
-            "the campaign is changing too fast; retry".into(),
-        )))
     }
 
     pub async fn list_campaigns(
@@ -485,17 +485,12 @@ impl Store {
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
         };
-        let page = self.query_page::<CampaignItem>(&list, params, signer).await?;
-        let data = page
-            .data
-            .into_iter()
-            .map(|i| i.into_record().map(|r| r.campaign))
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            data,
-            next_cursor: page.next_cursor,
-            has_more: page.has_more,
+        self.query_page_with(&list, params, signer, |item| {
+            store::from_item::<CampaignItem>(item)?
+                .into_record()
+                .map(|r| r.campaign)
         })
+        .await
     }
 }
 

@@ -10,7 +10,38 @@ pub struct Config {
     pub cursor_secret: Vec<u8>,
     /// How long a warm container may reuse a tenant record before reading it again.
     pub tenant_cache_ttl: Duration,
+    pub dynamodb: DynamoDbSettings,
+    /// Every request answers within this (503 `unavailable` past it), below the function timeout.
+    pub request_timeout: Duration,
 }
+
+/// How long the SDK may wait on DynamoDB, and how often it retries, so that a stalled or
+/// throttled table turns into a prompt 503 instead of a request that runs into the function
+/// timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoDbSettings {
+    pub connect_timeout: Duration,
+    /// One HTTP attempt, from sending the request to the end of the response.
+    pub attempt_timeout: Duration,
+    /// One operation, all of its retries included.
+    pub operation_timeout: Duration,
+    /// Attempts per operation (standard retry mode: exponential backoff with jitter, and a
+    /// retry quota so a failing table is not hammered).
+    pub max_attempts: u32,
+}
+
+impl Default for DynamoDbSettings {
+    fn default() -> Self {
+        DynamoDbSettings {
+            connect_timeout: Duration::from_millis(1000),
+            attempt_timeout: Duration::from_millis(1500),
+            operation_timeout: Duration::from_millis(3500),
+            max_attempts: 3,
+        }
+    }
+}
+
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(8000);
 
 #[derive(Clone)]
 pub struct JwtConfig {
@@ -21,7 +52,20 @@ pub struct JwtConfig {
     pub tenant_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// At most one JWKS download per this interval, succeeding or failing (failures back off
+    /// further), so forged `kid`s cannot make us hammer the identity provider.
+    pub jwks_min_refresh: Duration,
+    /// How long one JWKS download may take.
+    pub jwks_timeout: Duration,
+    /// Neither a secret nor a JWKS URL was configured, so `hs256_secret` is the public
+    /// development secret (local runs only; the template refuses to deploy that way).
+    pub dev_secret: bool,
 }
+
+/// The HS256 secret used when neither `JWT_HS256_SECRET` nor `JWT_JWKS_URL` is set: local runs,
+/// `cargo lambda watch` and the tokens in `events/`. It is public, so a deployment must never
+/// use it.
+pub const DEV_JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
 
 // Secrets stay out of logs even when a config is printed by accident.
 impl fmt::Debug for Config {
@@ -31,6 +75,8 @@ impl fmt::Debug for Config {
             .field("jwt", &self.jwt)
             .field("cursor_secret", &"<redacted>")
             .field("tenant_cache_ttl", &self.tenant_cache_ttl)
+            .field("dynamodb", &self.dynamodb)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -44,6 +90,9 @@ impl fmt::Debug for JwtConfig {
             .field("audience", &self.audience)
             .field("tenant_claim", &self.tenant_claim)
             .field("leeway_seconds", &self.leeway_seconds)
+            .field("jwks_min_refresh", &self.jwks_min_refresh)
+            .field("jwks_timeout", &self.jwks_timeout)
+            .field("dev_secret", &self.dev_secret)
             .finish()
     }
 }
@@ -92,11 +141,11 @@ impl Config {
                 return Err(ConfigError("JWT_JWKS_URL must be an http(s) URL".into()));
             }
         }
-        if hs256_secret.is_none() && jwks_url.is_none() {
-            return Err(ConfigError(
-                "set JWT_HS256_SECRET and/or JWT_JWKS_URL: without either no token can be verified".into(),
-            ));
-        }
+        let dev_secret = hs256_secret.is_none() && jwks_url.is_none();
+        let hs256_secret = match hs256_secret {
+            None if dev_secret => Some(DEV_JWT_SECRET.as_bytes().to_vec()),
+            other => other,
+        };
 
         let cursor_secret = get("CURSOR_SECRET")
             .ok_or_else(|| ConfigError("CURSOR_SECRET is required (HMAC key for cursors)".into()))?
@@ -122,6 +171,39 @@ impl Config {
                 .map_err(|_| ConfigError("JWT_LEEWAY_SECONDS must be a whole number of seconds".into()))?,
         };
 
+        let millis = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                    _ => Err(ConfigError(format!(
+                        "{name} must be a positive number of milliseconds"
+                    ))),
+                },
+            }
+        };
+        let jwks_min_refresh = match get("JWT_JWKS_MIN_REFRESH_SECONDS") {
+            None => Duration::from_secs(10),
+            Some(v) => Duration::from_secs(v.trim().parse().map_err(|_| {
+                ConfigError("JWT_JWKS_MIN_REFRESH_SECONDS must be a whole number of seconds".into())
+            })?),
+        };
+        let jwks_timeout = millis("JWT_JWKS_TIMEOUT_MS", Duration::from_millis(2000))?;
+        let defaults = DynamoDbSettings::default();
+        let dynamodb = DynamoDbSettings {
+            connect_timeout: millis("DYNAMODB_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
+            attempt_timeout: millis("DYNAMODB_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
+            operation_timeout: millis("DYNAMODB_OPERATION_TIMEOUT_MS", defaults.operation_timeout)?,
+            max_attempts: match get("DYNAMODB_MAX_ATTEMPTS") {
+                None => defaults.max_attempts,
+                Some(v) => match v.trim().parse::<u32>() {
+                    Ok(n) if (1..=10).contains(&n) => n,
+                    _ => return Err(ConfigError("DYNAMODB_MAX_ATTEMPTS must be 1..10".into())),
+                },
+            },
+        };
+        let request_timeout = millis("REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?;
+
         Ok(Config {
             table_name,
             jwt: JwtConfig {
@@ -131,9 +213,14 @@ impl Config {
                 audience: get("JWT_AUDIENCE"),
                 tenant_claim,
                 leeway_seconds,
+                jwks_min_refresh,
+                jwks_timeout,
+                dev_secret,
             },
             cursor_secret,
             tenant_cache_ttl,
+            dynamodb,
+            request_timeout,
         })
     }
 }
@@ -160,12 +247,35 @@ mod tests {
     }
 
     #[test]
-    fn a_key_source_is_required() {
-        let err = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", SECRET)])).unwrap_err();
-        assert!(
-            err.0.contains("JWT_HS256_SECRET") && err.0.contains("JWT_JWKS_URL"),
-            "{err}"
+    fn the_dev_secret_only_without_any_key_source() {
+        let config = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", SECRET)])).unwrap();
+        assert!(config.jwt.dev_secret);
+        assert_eq!(
+            config.jwt.hs256_secret.as_deref(),
+            Some(DEV_JWT_SECRET.as_bytes())
         );
+
+        let jwks_only = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("CURSOR_SECRET", SECRET),
+            ("JWT_HS256_SECRET", ""),
+            ("JWT_JWKS_URL", "https://issuer.example/jwks.json"),
+        ]))
+        .unwrap();
+        assert!(!jwks_only.jwt.dev_secret);
+        assert_eq!(
+            jwks_only.jwt.hs256_secret, None,
+            "an empty secret with a JWKS URL: JWKS only"
+        );
+
+        let own = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("CURSOR_SECRET", SECRET),
+            ("JWT_HS256_SECRET", SECRET),
+        ]))
+        .unwrap();
+        assert!(!own.jwt.dev_secret);
+        assert_eq!(own.jwt.hs256_secret.as_deref(), Some(SECRET.as_bytes()));
     }
 
     #[test]

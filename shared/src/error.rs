@@ -22,9 +22,23 @@ pub enum ApiError {
     Conflict(String),
     PreconditionFailed,
     Validation(FieldErrors),
+    /// A request body over `MAX_BODY_BYTES`.
+    PayloadTooLarge,
+    /// A request line longer than the local server accepts (API Gateway has its own limit).
+    UriTooLong,
+    /// Request headers larger than the local server accepts.
+    HeadersTooLarge,
+    /// DynamoDB throttled, timed out or could not be reached after the SDK's retries, or the
+    /// request ran out of its time budget. Safe to retry: the write happened once or not at all.
+    Unavailable,
     /// Something unexpected; the cause has already been logged where it happened.
     Internal,
 }
+
+/// The largest request body accepted, by the local server and in Lambda alike.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// What a 503 asks the client to wait before retrying, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -43,6 +57,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +76,10 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UriTooLong => "uri_too_long",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
         }
     }
@@ -73,6 +95,10 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::PreconditionFailed => "Precondition failed",
             ApiError::Validation(_) => "Validation failed",
+            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::UriTooLong => "URI too long",
+            ApiError::HeadersTooLarge => "Request headers too large",
+            ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal error",
         }
     }
@@ -96,6 +122,12 @@ impl ApiError {
                 .flat_map(|(field, messages)| messages.iter().map(move |m| format!("{field}: {m}")))
                 .collect::<Vec<_>>()
                 .join("; "),
+            ApiError::PayloadTooLarge => format!("the request body is over {MAX_BODY_BYTES} bytes"),
+            ApiError::UriTooLong => "the request line is too long".to_owned(),
+            ApiError::HeadersTooLarge => "the request headers are too large".to_owned(),
+            ApiError::Unavailable => {
+                "the database is busy or unreachable; retry after the time in Retry-After".to_owned()
+            }
             ApiError::Internal => "an unexpected error occurred".to_owned(),
         }
     }
@@ -132,6 +164,9 @@ impl ApiError {
         }
         if let ApiError::Unauthorized(_) = &self {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Unavailable = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         crate::http::set_request_id(&mut response, request_id);
         response

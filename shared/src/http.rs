@@ -44,23 +44,18 @@ pub fn route_path(req: &Request) -> String {
     path.to_owned()
 }
 
-pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    match serde_json::to_string(value) {
-        Ok(body) => {
-            let mut response = Response::new(Body::Text(body));
-            *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Err(error) => {
-            tracing::error!(%error, "response serialisation failed");
-            let mut response = Response::new(Body::Empty);
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response
-        }
-    }
+/// A JSON response; a value that fails to serialise is logged and becomes a problem 500.
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
+    let body = serde_json::to_string(value).map_err(|error| {
+        tracing::error!(%error, "response serialisation failed");
+        ApiError::Internal
+    })?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
 pub fn no_content() -> Response<Body> {
@@ -196,6 +191,18 @@ mod tests {
             match_path("/v1/users/{id}/organizations", "/v1/users/a%7Cb/organizations"),
             Some(vec!["a|b".into()])
         );
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_serialised_is_a_problem_500() {
+        // JSON object keys must be strings; a map keyed by pairs cannot be written.
+        let unserialisable: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(matches!(
+            json_response(StatusCode::OK, &unserialisable),
+            Err(ApiError::Internal)
+        ));
+        let ok = json_response(StatusCode::CREATED, &serde_json::json!({"a": 1})).unwrap();
+        assert_eq!(ok.status(), StatusCode::CREATED);
     }
 
     #[test]

@@ -6,11 +6,22 @@
 //! Records live under their own partition per (caller, key) digest with the table's TTL
 //! attribute, so DynamoDB expires them; the code also ignores records past their expiry, since
 //! TTL deletion can lag.
+//!
+//! The stored response of a request that writes is committed in the same transaction as the
+//! write (the handler asks for a *receipt*, `Ctx::receipt`, and its store call appends it), so
+//! after any failure a retry either replays the response or finds nothing written: never both
+//! a committed effect and a claim that lets the request run again.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use aws_lc_rs::digest;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::{
+    operation::put_item::PutItemError,
+    types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem},
+};
 use http::{HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
@@ -18,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     app::Ctx,
     error::ApiError,
-    store::{self, keys, Store},
+    store::{self, keys, tx, Store},
 };
 
 pub const HEADER: &str = "idempotency-key";
@@ -32,6 +43,10 @@ struct Record {
     pk: String,
     sk: String,
     fingerprint: String,
+    /// Which attempt holds the record: completing or releasing it is conditioned on it, so a
+    /// request whose claim was taken over cannot overwrite the new holder's record.
+    #[serde(default)]
+    claim_id: String,
     state: String,
     expires_at: i64,
     locked_until: i64,
@@ -85,7 +100,51 @@ fn bad_key() -> ApiError {
     ApiError::BadRequest("Idempotency-Key must be 1..255 visible ASCII characters".into())
 }
 
-/// Runs `handler` at most once per key, replaying its stored response to retries.
+/// The key claimed by the request being served, from which its handler takes a receipt.
+pub struct Claim {
+    pk: String,
+    id: String,
+    fingerprint: String,
+    now: i64,
+    receipt_issued: AtomicBool,
+}
+
+impl Claim {
+    /// The transaction item that records `response` as this key's outcome; it fails (and with
+    /// it the whole transaction) unless this request still holds the claim.
+    pub fn receipt(&self, table: &str, response: &Response<Body>) -> Result<TransactWriteItem, ApiError> {
+        let record = Record {
+            pk: self.pk.clone(),
+            sk: SK.into(),
+            fingerprint: self.fingerprint.clone(),
+            claim_id: self.id.clone(),
+            state: DONE.into(),
+            expires_at: self.now + RETENTION_SECONDS,
+            locked_until: 0,
+            status: Some(response.status().as_u16()),
+            headers: replayed_headers(response),
+            body: Some(String::from_utf8_lossy(response.body().as_ref()).into_owned()),
+        };
+        self.receipt_issued.store(true, Ordering::SeqCst);
+        Ok(tx::put(tx::built(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(store::to_item(&record)?))
+                .condition_expression("claim_id = :claim AND #state = :in_progress")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":claim", store::s(&self.id))
+                .expression_attribute_values(":in_progress", store::s(IN_PROGRESS))
+                .build(),
+        )?))
+    }
+}
+
+const SK: &str = "IDEMPOTENCY";
+const IN_PROGRESS: &str = "in_progress";
+const DONE: &str = "done";
+
+/// Runs `handler` at most once per key, replaying its stored response to retries. A replay
+/// passes the same tenant gate as a first request.
 pub async fn run<F, Fut>(
     cx: &Ctx<'_>,
     key: &str,
@@ -96,21 +155,27 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
-    let tenant = cx.principal.tenant()?;
+    let tenant = cx.active_tenant().await?;
     let store = &cx.app.store;
-    let pk = record_pk(tenant, &cx.principal.sub, key);
+    let pk = record_pk(&tenant.id, &cx.principal.sub, key);
     let path = crate::http::route_path(cx.req);
-    let print = fingerprint(cx.matched.method.as_str(), &path, cx.req.body().as_ref());
+    let fingerprint = fingerprint(cx.matched.method.as_str(), &path, cx.req.body().as_ref());
     let now = chrono::Utc::now().timestamp();
+    let claim = Claim {
+        pk,
+        id: uuid::Uuid::now_v7().to_string(),
+        fingerprint,
+        now,
+        receipt_issued: AtomicBool::new(false),
+    };
 
-    if !claim(store, &pk, &print, now).await? {
-        let existing = load(store, &pk).await?;
+    if let Some(existing) = try_claim(store, &claim).await? {
         return match existing {
-            Some(r) if r.fingerprint != print => Err(ApiError::field(
+            Some(r) if r.fingerprint != claim.fingerprint => Err(ApiError::field(
                 "Idempotency-Key",
                 "was already used with a different request",
             )),
-            Some(r) if r.state == "done" => Ok(replay(&r)),
+            Some(r) if r.state == DONE => Ok(replay(&r)),
             // Claimed meanwhile and still running (or expired and re-claimed by another retry).
             _ => Err(ApiError::Conflict(
                 "a request with this Idempotency-Key is still in progress; retry later".into(),
@@ -118,32 +183,43 @@ where
         };
     }
 
-    let response = handler().await.unwrap_or_else(|e| e.into_response(request_id));
+    let claim = cx.idempotency.get_or_init(|| claim);
+    let result = handler().await;
+    let committed = result.is_ok() && claim.receipt_issued.load(Ordering::SeqCst);
+    let response = result.unwrap_or_else(|e| e.into_response(request_id));
+    if committed {
+        return Ok(response);
+    }
     let status = response.status();
     let keep =
         !(status.is_server_error() || status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN);
+    // Both are conditioned on this request still holding an unfinished claim: when a receipt
+    // did commit although the handler saw an error, the record stays and retries replay it.
     let outcome = if keep {
-        complete(store, &pk, &response, now).await
+        complete(store, claim, &response).await
     } else {
-        release(store, &pk).await
+        release(store, claim).await
     };
     if let Err(error) = outcome {
-        // The write itself happened; a retry will find the key in progress until the lock
-        // expires, then run again. Log loudly, answer with what happened.
-        tracing::error!(?error, "storing the idempotent response failed");
+        tracing::warn!(
+            ?error,
+            "finishing the idempotency record failed; a retry after the lock expires runs again"
+        );
     }
     Ok(response)
 }
 
-/// Claims the key; false when a live record for it exists.
-async fn claim(store: &Store, pk: &str, print: &str, now: i64) -> Result<bool, ApiError> {
+/// Claims the key: `None` when this request now holds it, else the live record found (itself
+/// `None` only if it vanished between the check and the read).
+async fn try_claim(store: &Store, claim: &Claim) -> Result<Option<Option<Record>>, ApiError> {
     let record = Record {
-        pk: pk.to_owned(),
-        sk: "IDEMPOTENCY".into(),
-        fingerprint: print.to_owned(),
-        state: "in_progress".into(),
-        expires_at: now + RETENTION_SECONDS,
-        locked_until: now + LOCK_SECONDS,
+        pk: claim.pk.clone(),
+        sk: SK.into(),
+        fingerprint: claim.fingerprint.clone(),
+        claim_id: claim.id.clone(),
+        state: IN_PROGRESS.into(),
+        expires_at: claim.now + RETENTION_SECONDS,
+        locked_until: claim.now + LOCK_SECONDS,
         status: None,
         headers: Vec::new(),
         body: None,
@@ -158,76 +234,98 @@ async fn claim(store: &Store, pk: &str, print: &str, now: i64) -> Result<bool, A
              OR (#state = :in_progress AND locked_until < :now AND fingerprint = :fp)",
         )
         .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .expression_attribute_values(":in_progress", store::s("in_progress"))
-        .expression_attribute_values(":fp", store::s(print))
+        .expression_attribute_values(":now", AttributeValue::N(claim.now.to_string()))
+        .expression_attribute_values(":in_progress", store::s(IN_PROGRESS))
+        .expression_attribute_values(":fp", store::s(&claim.fingerprint))
+        // The record that blocks the claim comes back with the failure: a replay costs one call.
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
     match result {
-        Ok(_) => Ok(true),
-        Err(e) if store::is_condition_failure(&e) => Ok(false),
-        Err(e) => Err(store::internal("idempotency_claim", e)),
+        Ok(_) => Ok(None),
+        Err(e) => match e.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                let existing = match failed.item() {
+                    Some(item) => Some(store::from_item::<Record>(item.clone())?),
+                    None => None,
+                };
+                Ok(Some(existing))
+            }
+            _ => Err(store::failure("idempotency_claim", e)),
+        },
     }
 }
 
 fn record_key(pk: &str) -> std::collections::HashMap<String, AttributeValue> {
-    [
-        ("pk".to_owned(), store::s(pk)),
-        ("sk".to_owned(), store::s("IDEMPOTENCY")),
-    ]
-    .into()
+    [("pk".to_owned(), store::s(pk)), ("sk".to_owned(), store::s(SK))].into()
 }
 
-async fn load(store: &Store, pk: &str) -> Result<Option<Record>, ApiError> {
-    store.get_item("idempotency_load", record_key(pk)).await
-}
-
-async fn complete(store: &Store, pk: &str, response: &Response<Body>, now: i64) -> Result<(), ApiError> {
-    let headers: Vec<(String, String)> = REPLAYED_HEADERS
+fn replayed_headers(response: &Response<Body>) -> Vec<(String, String)> {
+    REPLAYED_HEADERS
         .iter()
         .filter_map(|name| {
             let value = response.headers().get(*name)?.to_str().ok()?;
             Some(((*name).to_owned(), value.to_owned()))
         })
-        .collect();
+        .collect()
+}
+
+/// Stores the response of a request that wrote nothing (a validation error, a no-op).
+async fn complete(store: &Store, claim: &Claim, response: &Response<Body>) -> Result<(), ApiError> {
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
-    store
+    let headers =
+        serde_dynamo::to_attribute_value(replayed_headers(response)).map_err(|_| ApiError::Internal)?;
+    let result = store
         .client()
         .update_item()
         .table_name(store.table())
-        .set_key(Some(record_key(pk)))
+        .set_key(Some(record_key(&claim.pk)))
         .update_expression(
             "SET #state = :done, #status = :status, headers = :headers, body = :body, expires_at = :exp",
         )
+        .condition_expression("claim_id = :claim AND #state = :in_progress")
         .expression_attribute_names("#state", "state")
         .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":done", store::s("done"))
+        .expression_attribute_values(":done", store::s(DONE))
+        .expression_attribute_values(":in_progress", store::s(IN_PROGRESS))
+        .expression_attribute_values(":claim", store::s(&claim.id))
         .expression_attribute_values(
             ":status",
             AttributeValue::N(response.status().as_u16().to_string()),
         )
-        .expression_attribute_values(
-            ":headers",
-            serde_dynamo::to_attribute_value(&headers).map_err(|_| ApiError::Internal)?,
-        )
+        .expression_attribute_values(":headers", headers)
         .expression_attribute_values(":body", store::s(body))
-        .expression_attribute_values(":exp", AttributeValue::N((now + RETENTION_SECONDS).to_string()))
+        .expression_attribute_values(
+            ":exp",
+            AttributeValue::N((claim.now + RETENTION_SECONDS).to_string()),
+        )
         .send()
-        .await
-        .map_err(|e| store::internal("idempotency_complete", e))?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if store::is_condition_failure(&e) => Ok(()),
+        Err(e) => Err(store::failure("idempotency_complete", e)),
+    }
 }
 
-async fn release(store: &Store, pk: &str) -> Result<(), ApiError> {
-    store
+/// Frees the key after a failure that depends on passing state (5xx, 401, 403), so a retry runs.
+async fn release(store: &Store, claim: &Claim) -> Result<(), ApiError> {
+    let result = store
         .client()
         .delete_item()
         .table_name(store.table())
-        .set_key(Some(record_key(pk)))
+        .set_key(Some(record_key(&claim.pk)))
+        .condition_expression("claim_id = :claim AND #state = :in_progress")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":claim", store::s(&claim.id))
+        .expression_attribute_values(":in_progress", store::s(IN_PROGRESS))
         .send()
-        .await
-        .map_err(|e| store::internal("idempotency_release", e))?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if store::is_condition_failure(&e) => Ok(()),
+        Err(e) => Err(store::failure("idempotency_release", e)),
+    }
 }
 
 fn replay(record: &Record) -> Response<Body> {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -261,23 +261,25 @@ impl Store {
         operation: &'static str,
         mut items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
         actor: Option<ConditionCheck>,
-        tenant: &str,
-        org_id: &str,
+        subject: &Membership,
         membership_failure: MemberWriteError,
+        receipt: Option<TransactWriteItem>,
     ) -> Result<(), MemberWriteError> {
         if let Some(check) = actor {
             items.push(tx::check(check));
         }
-        match self.transact(operation, items).await {
+        match self.transact(operation, items, receipt).await {
             Ok(()) => Ok(()),
             Err(TxError::Api(e)) => Err(e.into()),
             // The organization's conditions first: when two owners demote each other, the loser
             // fails both the owner count and (having just been demoted) the caller check, and
             // the last-owner rule is the useful answer.
-            Err(e) if e.failed(1) => match self.get_org(tenant, org_id).await? {
-                None => Err(MemberWriteError::OrgNotFound),
-                Some(_) => Err(MemberWriteError::LastOwner),
-            },
+            Err(e) if e.failed(1) => {
+                match self.get_org(&subject.tenant_id, &subject.organization_id).await? {
+                    None => Err(MemberWriteError::OrgNotFound),
+                    Some(_) => Err(MemberWriteError::LastOwner),
+                }
+            }
             Err(e) if e.failed(2) => Err(MemberWriteError::Forbidden),
             Err(_) => Err(membership_failure),
         }
@@ -288,6 +290,7 @@ impl Store {
         &self,
         m: &Membership,
         actor: Option<ConditionCheck>,
+        receipt: Option<TransactWriteItem>,
     ) -> Result<(), MemberWriteError> {
         let put = tx::put(built(
             Put::builder()
@@ -301,9 +304,9 @@ impl Store {
             "invite",
             vec![put, counters],
             actor,
-            &m.tenant_id,
-            &m.organization_id,
+            m,
             MemberWriteError::AlreadyMember,
+            receipt,
         )
         .await
     }
@@ -314,6 +317,7 @@ impl Store {
         previous: &Membership,
         next: &Membership,
         actor: Option<ConditionCheck>,
+        receipt: Option<TransactWriteItem>,
     ) -> Result<(), MemberWriteError> {
         let owners = i64::from(next.is_active_owner()) - i64::from(previous.is_active_owner());
         let put = self.guarded_put(next, previous)?;
@@ -322,9 +326,9 @@ impl Store {
             "replace_membership",
             vec![put, counters],
             actor,
-            &next.tenant_id,
-            &next.organization_id,
+            next,
             MemberWriteError::Changed,
+            receipt,
         )
         .await
     }
@@ -352,9 +356,9 @@ impl Store {
             "remove_membership",
             vec![delete, counters],
             actor,
-            &m.tenant_id,
-            &m.organization_id,
+            m,
             MemberWriteError::Changed,
+            None,
         )
         .await
     }
@@ -394,8 +398,10 @@ impl Store {
         self.query_page(&list, params, signer).await
     }
 
-    /// A user's organizations, newest membership first. Memberships of organizations deleted
-    /// meanwhile are skipped and the page is refilled from further down the list.
+    /// A user's organizations, newest membership first. A deleted organization's memberships
+    /// stay behind (deleting an organization costs the same however many members it had), so
+    /// the ones met here are skipped, taken out of the user's list for good, and the page is
+    /// refilled from further down.
     pub async fn list_user_orgs(
         &self,
         tenant: &str,
@@ -403,6 +409,8 @@ impl Store {
         params: &PageParams,
         signer: &CursorSigner,
     ) -> Result<Page<UserOrganization>, ApiError> {
+        // Each round detaches what it skipped, so a later request never meets it again.
+        const MAX_ROUNDS: usize = 10;
         let list = ListQuery {
             index: GSI5,
             partition: keys::user_orgs_pk(tenant, user_id),
@@ -412,19 +420,23 @@ impl Store {
         };
         let mut data = Vec::new();
         let mut request = params.clone();
-        loop {
+        for round in 1.. {
             let page: Page<Membership> = self.query_page(&list, &request, signer).await?;
             let ids: Vec<String> = page.data.iter().map(|m| m.organization_id.clone()).collect();
-            let mut orgs: HashMap<String, OrgRecord> = self.get_orgs(tenant, &ids).await?;
+            let mut orgs: HashMap<String, Option<OrgRecord>> = self.get_orgs(tenant, &ids).await?;
+            let mut dead = Vec::new();
             for membership in page.data {
-                if let Some(record) = orgs.remove(&membership.organization_id) {
-                    data.push(UserOrganization {
+                match orgs.remove(&membership.organization_id) {
+                    Some(Some(record)) => data.push(UserOrganization {
                         organization: record.org,
                         membership,
-                    });
+                    }),
+                    Some(None) => {}
+                    None => dead.push(membership),
                 }
             }
-            if data.len() >= params.limit || !page.has_more {
+            self.detach_from_user_list(&dead).await;
+            if data.len() >= params.limit || !page.has_more || round == MAX_ROUNDS {
                 return Ok(Page {
                     data,
                     next_cursor: page.next_cursor,
@@ -436,36 +448,26 @@ impl Store {
                 cursor: page.next_cursor,
             };
         }
+        unreachable!("the loop returns by its last round")
     }
 
-    /// Takes a deleted organization's memberships out of their users' lists.
-    pub async fn detach_memberships(&self, tenant: &str, org_id: &str) -> Result<(), ApiError> {
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
+    /// Takes memberships of deleted organizations out of their users' lists (best effort: one
+    /// that stays is skipped again next time).
+    async fn detach_from_user_list(&self, dead: &[Membership]) {
+        let updates = dead.iter().map(|m| {
+            self.client()
+                .update_item()
                 .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", store::s(keys::members_pk(tenant, org_id)))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
+                .set_key(Some(member_key(&m.tenant_id, &m.organization_id, &m.user_id)))
+                .update_expression("REMOVE gsi5pk, gsi5sk")
+                .condition_expression("attribute_exists(pk)")
                 .send()
-                .await
-                .map_err(|e| store::internal("detach_memberships", e))?;
-            for key in out.items.unwrap_or_default() {
-                self.client()
-                    .update_item()
-                    .table_name(self.table())
-                    .set_key(Some(key))
-                    .update_expression("REMOVE gsi5pk, gsi5sk")
-                    .send()
-                    .await
-                    .map_err(|e| store::internal("detach_memberships", e))?;
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(()),
+        });
+        for result in futures::future::join_all(updates).await {
+            if let Err(e) = result {
+                if !store::is_condition_failure(&e) {
+                    let _ = store::failure("detach_from_user_list", e);
+                }
             }
         }
     }

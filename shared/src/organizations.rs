@@ -9,19 +9,20 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, Violations},
+    etag::{self, IfMatch},
     pagination::{self, CursorSigner, ListQuery, Page, PageParams},
     store::{
         self,
         keys::{self, GSI1, TABLE},
         time::{self, Timestamp},
-        tx::{self, built},
+        tx::{self, built, Rounds},
         Item, Store,
     },
     validate::trimmed_string,
@@ -63,7 +64,7 @@ pub struct OrgRecord {
 
 impl OrgRecord {
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
+        etag::of_version(self.version)
     }
 }
 
@@ -427,20 +428,19 @@ impl From<OrgWriteError> for ApiError {
     }
 }
 
-const MAX_OPTIMISTIC_RETRIES: usize = 5;
-
 impl Store {
     pub async fn get_org(&self, tenant: &str, org_id: &str) -> Result<Option<OrgRecord>, ApiError> {
         let item: Option<OrgItem> = self.get_item("get_org", org_key(tenant, org_id)).await?;
         item.map(OrgItem::into_record).transpose()
     }
 
-    /// Gets several organizations at once (at most 100 ids); missing ones are left out.
+    /// Gets several live organizations at once (at most 100 ids): missing ones are left out,
+    /// present ones that do not decode map to `None`.
     pub async fn get_orgs(
         &self,
         tenant: &str,
         ids: &[String],
-    ) -> Result<HashMap<String, OrgRecord>, ApiError> {
+    ) -> Result<HashMap<String, Option<OrgRecord>>, ApiError> {
         let mut found = HashMap::new();
         if ids.is_empty() {
             return Ok(found);
@@ -458,15 +458,23 @@ impl Store {
                 .set_request_items(Some(request))
                 .send()
                 .await
-                .map_err(|e| store::internal("get_orgs", e))?;
+                .map_err(|e| store::failure("get_orgs", e))?;
             for item in out
                 .responses
                 .unwrap_or_default()
                 .remove(self.table())
                 .unwrap_or_default()
             {
-                let record = store::from_item::<OrgItem>(item)?.into_record()?;
-                found.insert(record.org.id.clone(), record);
+                // An organization that does not decode is left out, like one that is gone.
+                let id = match item.get(keys::SK) {
+                    Some(AttributeValue::S(id)) => id.clone(),
+                    _ => continue,
+                };
+                let record = store::from_item::<OrgItem>(item).and_then(OrgItem::into_record);
+                if record.is_err() {
+                    tracing::error!(tenant, org_id = %id, "an organization does not decode");
+                }
+                found.insert(id, record.ok());
             }
             match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                 Some(rest) => request = rest,
@@ -515,21 +523,19 @@ impl Store {
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
         };
-        let page = self.query_page::<OrgItem>(&list, params, signer).await?;
-        let data = page
-            .data
-            .into_iter()
-            .map(|i| i.into_record().map(|r| r.org))
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            data,
-            next_cursor: page.next_cursor,
-            has_more: page.has_more,
+        self.query_page_with(&list, params, signer, |item| {
+            store::from_item::<OrgItem>(item)?.into_record().map(|r| r.org)
         })
+        .await
     }
 
     /// Writes the organization, its name and its first owner's membership in one transaction.
-    pub async fn create_org(&self, record: &OrgRecord, owner: Item) -> Result<(), OrgWriteError> {
+    pub async fn create_org(
+        &self,
+        record: &OrgRecord,
+        owner: Item,
+        receipt: Option<TransactWriteItem>,
+    ) -> Result<(), OrgWriteError> {
         let org = &record.org;
         let items = vec![
             tx::put(built(
@@ -554,7 +560,7 @@ impl Store {
                     .build(),
             )?),
         ];
-        match self.transact("create_org", items).await {
+        match self.transact("create_org", items, receipt).await {
             Ok(()) => Ok(()),
             Err(e) if e.failed(1) => Err(OrgWriteError::NameTaken),
             Err(tx::TxError::Api(e)) => Err(e.into()),
@@ -563,27 +569,28 @@ impl Store {
     }
 
     /// Read-modify-write of an organization, guarded by its version. With `if_match` a changed
-    /// version is a 412; without, the change is re-applied to the fresh record.
+    /// version is a 412; without, the change is re-applied to the fresh record until it wins.
     ///
     /// `first` is the record the caller has just read; it is re-read only after a lost race.
     pub async fn update_org(
         &self,
         first: OrgRecord,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
         actor: impl Fn() -> ActorCheck,
         apply: impl Fn(&mut Organization),
     ) -> Result<OrgRecord, OrgWriteError> {
         let (tenant, org_id) = (first.org.tenant_id.clone(), first.org.id.clone());
         let (tenant, org_id) = (tenant.as_str(), org_id.as_str());
         let mut current = first;
-        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
-            if attempt > 0 {
+        let mut rounds = Rounds::default();
+        loop {
+            if rounds.next().await? > 0 {
                 current = self
                     .get_org(tenant, org_id)
                     .await?
                     .ok_or(OrgWriteError::NotFound)?;
             }
-            if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
+            if !etag::allows(if_match, &current.etag()) {
                 return Err(OrgWriteError::PreconditionFailed);
             }
             let mut next = current.clone();
@@ -624,7 +631,7 @@ impl Store {
             if let Some(check) = actor() {
                 items.push(tx::check(check));
             }
-            match self.transact("update_org", items).await {
+            match self.transact("update_org", items, None).await {
                 Ok(()) => return Ok(next),
                 Err(e) if renamed && e.failed(2) => return Err(OrgWriteError::NameTaken),
                 Err(e) if e.failed(actor_index) => return Err(OrgWriteError::Forbidden),
@@ -633,31 +640,31 @@ impl Store {
                 Err(_) => return Err(OrgWriteError::Api(ApiError::Internal)),
             }
         }
-        Err(OrgWriteError::Api(ApiError::Conflict(
-            "the organization is changing too fast; retry".into(),
-        )))
     }
 
     /// Soft delete: the record moves to the deleted partition, its name is released; refused
     /// while it has campaigns (checked on the version read, which every campaign write bumps).
+    /// Its memberships stay where they are (soft delete keeps data): every route reaches them
+    /// through the live organization only, so the work is the same for 1 member or 10,000.
     /// `first` is the record the caller has just read; it is re-read only after a lost race.
     pub async fn delete_org(
         &self,
         first: OrgRecord,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
         actor: impl Fn() -> ActorCheck,
     ) -> Result<OrgRecord, OrgWriteError> {
         let (tenant, org_id) = (first.org.tenant_id.clone(), first.org.id.clone());
         let (tenant, org_id) = (tenant.as_str(), org_id.as_str());
         let mut current = first;
-        for attempt in 0..MAX_OPTIMISTIC_RETRIES {
-            if attempt > 0 {
+        let mut rounds = Rounds::default();
+        loop {
+            if rounds.next().await? > 0 {
                 current = self
                     .get_org(tenant, org_id)
                     .await?
                     .ok_or(OrgWriteError::NotFound)?;
             }
-            if if_match.is_some_and(|tag| !etag_matches(tag, &current.etag())) {
+            if !etag::allows(if_match, &current.etag()) {
                 return Err(OrgWriteError::PreconditionFailed);
             }
             if current.org.campaign_count > 0 {
@@ -697,7 +704,7 @@ impl Store {
             if let Some(check) = actor() {
                 items.push(tx::check(check));
             }
-            match self.transact("delete_org", items).await {
+            match self.transact("delete_org", items, None).await {
                 Ok(()) => return Ok(current),
                 Err(e) if e.failed(actor_index) => return Err(OrgWriteError::Forbidden),
                 Err(e) if e.failed(0) => continue,
@@ -705,9 +712,6 @@ impl Store {
                 Err(_) => return Err(OrgWriteError::Api(ApiError::Internal)),
             }
         }
-        Err(OrgWriteError::Api(ApiError::Conflict(
-            "the organization is changing too fast; retry".into(),
-        )))
     }
 }
 
@@ -745,14 +749,6 @@ fn name_item(tenant: &str, name: &str, org_id: &str) -> Item {
     item.insert("org_id".into(), store::s(org_id));
     item.insert("entity".into(), store::s("organization_name"));
     item
-}
-
-/// `If-Match` semantics: `*` matches anything; otherwise any listed tag equal to the current.
-pub fn etag_matches(header: &str, current: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current)
 }
 
 #[cfg(test)]
@@ -796,14 +792,5 @@ mod tests {
         assert_eq!(parse_id(&a), Some(a.clone()));
         assert_eq!(parse_id(&a.to_uppercase()), None);
         assert_eq!(parse_id("not-a-uuid"), None);
-    }
-
-    #[test]
-    fn if_match() {
-        assert!(etag_matches("\"3\"", "\"3\""));
-        assert!(etag_matches("*", "\"3\""));
-        assert!(etag_matches("\"1\", \"3\"", "\"3\""));
-        assert!(etag_matches("W/\"3\"", "\"3\""));
-        assert!(!etag_matches("\"2\"", "\"3\""));
     }
 }

@@ -144,14 +144,30 @@ impl Store {
         params: &PageParams,
         signer: &CursorSigner,
     ) -> Result<Page<T>, ApiError> {
+        self.query_page_with(list, params, signer, store::from_item).await
+    }
+
+    /// `query_page` with the decoding of each item given. An item that does not decode (one
+    /// not written by this API: the API refuses anything it could not read back) is left out
+    /// with an ERROR log line naming its key, and the page is filled from further down, so one
+    /// bad item never fails every list that contains it.
+    pub async fn query_page_with<T>(
+        &self,
+        list: &ListQuery,
+        params: &PageParams,
+        signer: &CursorSigner,
+        decode: impl Fn(Item) -> Result<T, ApiError>,
+    ) -> Result<Page<T>, ApiError> {
         let mut start_key = match &params.cursor {
             None => None,
             Some(cursor) => Some(self.start_key(list, &signer.verify(&list.scope, cursor)?)?),
         };
         let wanted = params.limit + 1;
-        let mut items: Vec<Item> = Vec::with_capacity(wanted);
-        loop {
-            let remaining = i32::try_from(wanted - items.len()).unwrap_or(i32::MAX);
+        let mut data: Vec<T> = Vec::with_capacity(wanted);
+        let mut last_key = None;
+        let mut has_more = false;
+        'pages: loop {
+            let remaining = i32::try_from(wanted - data.len()).unwrap_or(i32::MAX);
             let output = self
                 .client()
                 .query()
@@ -165,29 +181,39 @@ impl Store {
                 .set_exclusive_start_key(start_key.take())
                 .send()
                 .await
-                .map_err(|e| store::internal("query_page", e))?;
-            items.extend(output.items.unwrap_or_default());
+                .map_err(|e| store::failure("query_page", e))?;
+            for item in output.items.unwrap_or_default() {
+                let key = cursor_key(list.index, &item)?;
+                match decode(item) {
+                    // The one past the page only says that there is more.
+                    Ok(_) if data.len() == params.limit => {
+                        has_more = true;
+                        break 'pages;
+                    }
+                    Ok(value) => {
+                        data.push(value);
+                        last_key = Some(key);
+                    }
+                    Err(_) => tracing::error!(
+                        pk = key.get(store::keys::PK).map(String::as_str).unwrap_or(""),
+                        sk = key.get(store::keys::SK).map(String::as_str).unwrap_or(""),
+                        "left an undecodable item out of a list"
+                    ),
+                }
+            }
             match output.last_evaluated_key {
-                Some(key) if items.len() < wanted => start_key = Some(key),
-                _ => break,
+                Some(key) => start_key = Some(key),
+                None => break,
             }
         }
-
-        let has_more = items.len() > params.limit;
-        items.truncate(params.limit);
-        let next_cursor = match (has_more, items.last()) {
-            (true, Some(last)) => Some(signer.sign(&list.scope, &cursor_key(list.index, last)?)),
+        let next_cursor = match (has_more, last_key) {
+            (true, Some(key)) => Some(signer.sign(&list.scope, &key)),
             _ => None,
         };
-        let data = items
-            .into_iter()
-            .map(store::from_item)
-            .collect::<Result<_, _>>()?;
-        let has_more = next_cursor.is_some();
         Ok(Page {
             data,
+            has_more: next_cursor.is_some(),
             next_cursor,
-            has_more,
         })
     }
 

@@ -119,7 +119,7 @@ impl Store {
             .set_key(Some(tenant_key(id).into_iter().collect()))
             .send()
             .await
-            .map_err(|e| store::internal("get_tenant", e))?;
+            .map_err(|e| store::failure("get_tenant", e))?;
         output.item.map(store::from_item).transpose()
     }
 
@@ -137,7 +137,7 @@ impl Store {
         match result {
             Ok(_) => Ok(Some(tenant.clone())),
             Err(e) if store::is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(store::internal("create_tenant", e)),
+            Err(e) => Err(store::failure("create_tenant", e)),
         }
     }
 
@@ -206,7 +206,7 @@ impl Store {
         {
             Ok(output) => output.attributes.map(store::from_item).transpose(),
             Err(e) if store::is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(store::internal("update_tenant", e)),
+            Err(e) => Err(store::failure("update_tenant", e)),
         }
     }
 
@@ -236,7 +236,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(e) if store::is_condition_failure(&e) => Ok(self.get_tenant(id, true).await?.is_some()),
-            Err(e) => Err(store::internal("soft_delete_tenant", e)),
+            Err(e) => Err(store::failure("soft_delete_tenant", e)),
         }
     }
 }

@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 use lambda_http::Body;
 use local::{dynamodb_local::DynamoDbLocal, schema::TableSchema};
 use serde_json::Value;
-use shared::{auth::Verifier, config::Config, routes, App};
+use shared::{clock::Clock, config::Config, routes, store::tx::AfterCommit, App};
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const CURSOR_SECRET: &str = "integration-cursor-secret-0123456789abcdef";
@@ -55,6 +55,11 @@ pub fn dynamodb_endpoint() -> &'static str {
 pub struct Settings {
     pub vars: HashMap<&'static str, String>,
     pub jwks_min_refresh: Duration,
+    pub clock: Clock,
+    /// The app talks to DynamoDB here instead of DynamoDB Local (a fault proxy, a dead port);
+    /// the table is still created on DynamoDB Local.
+    pub endpoint: Option<String>,
+    pub after_commit: Option<AfterCommit>,
 }
 
 impl Default for Settings {
@@ -68,6 +73,9 @@ impl Default for Settings {
         Settings {
             vars,
             jwks_min_refresh: Duration::from_secs(10),
+            clock: Clock::system(),
+            endpoint: None,
+            after_commit: None,
         }
     }
 }
@@ -76,7 +84,9 @@ impl Default for Settings {
 pub struct TestApp {
     pub app: Arc<App>,
     pub table: String,
+    /// A client straight to DynamoDB Local, for setting up and inspecting the table.
     pub client: aws_sdk_dynamodb::Client,
+    pub clock: Clock,
 }
 
 pub struct TestResponse {
@@ -102,18 +112,30 @@ impl TestApp {
 
     pub async fn with(settings: Settings) -> Self {
         let endpoint = dynamodb_endpoint();
-        let client = local::local_client(endpoint);
         let table = format!("test-{}", uuid::Uuid::now_v7());
+        let mut vars = settings.vars;
+        vars.insert("TABLE_NAME", table.clone());
+        let mut config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
+        config.jwt.jwks_min_refresh = settings.jwks_min_refresh;
+        let client = local::local_client(endpoint, &config.dynamodb);
         TableSchema::from_repo_template()
             .ensure_table(&client, &table)
             .await
             .unwrap_or_else(|e| panic!("creating the test table failed: {e}"));
-        let mut vars = settings.vars;
-        vars.insert("TABLE_NAME", table.clone());
-        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
-        let verifier = Verifier::with_jwks_refresh_interval(&config.jwt, settings.jwks_min_refresh);
-        let app = Arc::new(App::with_verifier(config, client.clone(), verifier));
-        TestApp { app, table, client }
+        let app_client = match &settings.endpoint {
+            Some(other) => local::local_client(other, &config.dynamodb),
+            None => client.clone(),
+        };
+        let mut app = App::with_clock(config, app_client, settings.clock.clone());
+        if let Some(hook) = settings.after_commit {
+            app.store.set_after_commit(hook);
+        }
+        TestApp {
+            app: Arc::new(app),
+            table,
+            client,
+            clock: settings.clock,
+        }
     }
 
     /// Sends a request through the handler of the function that owns the path, exactly as
@@ -313,42 +335,111 @@ pub async fn walk_pages_with_sizes(app: &TestApp, path: &str, token: &str) -> (V
     panic!("pagination did not terminate");
 }
 
-/// A minimal HTTP server for a JWKS document that can be swapped and whose downloads are counted.
+/// How the test JWKS endpoint behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwksMode {
+    Serve,
+    /// Nothing listens on the port: connections are refused.
+    Refuse,
+    /// Connections are accepted and never answered.
+    Hang,
+    /// `500 Internal Server Error`.
+    Fail,
+}
+
+/// A real HTTP JWKS endpoint that can be swapped, switched between behaviours, and whose
+/// download attempts are counted (refused connections cannot be, and are not).
 pub struct JwksServer {
     pub url: String,
     pub document: Arc<Mutex<String>>,
     pub hits: Arc<AtomicUsize>,
+    mode: Arc<Mutex<JwksMode>>,
+    cache_control: Arc<Mutex<Option<String>>>,
 }
 
 impl JwksServer {
     pub fn start(document: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().expect("addr")
-        );
+        let address = listener.local_addr().expect("addr");
+        let url = format!("http://{address}/.well-known/jwks.json");
         let document = Arc::new(Mutex::new(document));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (doc, count) = (Arc::clone(&document), Arc::clone(&hits));
+        let mode = Arc::new(Mutex::new(JwksMode::Serve));
+        let cache_control = Arc::new(Mutex::new(None::<String>));
+        let (doc, count, state, cc) = (
+            Arc::clone(&document),
+            Arc::clone(&hits),
+            Arc::clone(&mode),
+            Arc::clone(&cache_control),
+        );
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(&stream);
-                let mut line = String::new();
-                // Read the request head; the body of a GET is empty.
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
+            let mut listener = Some(listener);
+            loop {
+                let current = state.lock().map(|m| *m).unwrap_or(JwksMode::Serve);
+                if current == JwksMode::Refuse {
+                    listener = None;
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
-                count.fetch_add(1, Ordering::SeqCst);
-                let body = doc.lock().map(|d| d.clone()).unwrap_or_default();
-                let mut stream = &stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let active = match &listener {
+                    Some(l) => l,
+                    None => match TcpListener::bind(address) {
+                        Ok(l) => listener.insert(l),
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                    },
+                };
+                let _ = active.set_nonblocking(true);
+                let stream = match active.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                };
+                let _ = stream.set_nonblocking(false);
+                let (doc, count, state, cc) = (doc.clone(), count.clone(), state.clone(), cc.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(&stream);
+                    let mut line = String::new();
+                    // Read the request head; the body of a GET is empty.
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let mut stream = &stream;
+                    match state.lock().map(|m| *m).unwrap_or(JwksMode::Serve) {
+                        JwksMode::Hang => std::thread::sleep(Duration::from_secs(30)),
+                        JwksMode::Fail => {
+                            let _ = write!(stream, "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                        }
+                        _ => {
+                            let body = doc.lock().map(|d| d.clone()).unwrap_or_default();
+                            let extra = cc
+                                .lock()
+                                .ok()
+                                .and_then(|c| c.clone())
+                                .map(|c| format!("cache-control: {c}\r\n"))
+                                .unwrap_or_default();
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        }
+                    }
+                });
             }
         });
-        JwksServer { url, document, hits }
+        JwksServer {
+            url,
+            document,
+            hits,
+            mode,
+            cache_control,
+        }
     }
 
     pub fn hits(&self) -> usize {
@@ -358,6 +449,20 @@ impl JwksServer {
     pub fn set(&self, document: String) {
         if let Ok(mut d) = self.document.lock() {
             *d = document;
+        }
+    }
+
+    pub fn set_mode(&self, mode: JwksMode) {
+        if let Ok(mut m) = self.mode.lock() {
+            *m = mode;
+        }
+        // Let the server thread see a switch to or from refusing before the next request.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        if let Ok(mut c) = self.cache_control.lock() {
+            *c = value.map(str::to_owned);
         }
     }
 }
@@ -471,4 +576,89 @@ pub fn property_runtime() -> &'static tokio::runtime::Runtime {
 /// One app (one table) shared by the property tests of a file; use fresh tenants per case.
 pub async fn shared_app(cell: &'static tokio::sync::OnceCell<TestApp>) -> &'static TestApp {
     cell.get_or_init(TestApp::new).await
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.call(Method::POST, path, Some(token), Some(&body)).await
+    }
+
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_with_key(&self, path: &str, token: &str, body: &Value, key: &str) -> TestResponse {
+        self.call_raw(
+            Method::POST,
+            path,
+            Some(token),
+            Some(&body.to_string()),
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// Writes an item straight into the table, as a buggy writer or a manual edit could.
+    pub async fn put_raw_item(&self, item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put_item");
+    }
+
+    /// The stored item under `pk`/`sk`.
+    pub async fn raw_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", S(pk.to_owned()))
+            .key("sk", S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+}
+
+/// Creates an organization named `name` (owner: the token's `sub`) and returns its id.
+pub async fn create_org(app: &TestApp, token: &str, name: &str) -> String {
+    let r = app
+        .post("/v1/organizations", token, serde_json::json!({ "name": name }))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "creating an organization: {}",
+        r.body
+    );
+    r.body["id"].as_str().expect("organization id").to_owned()
+}
+
+/// Creates a campaign in `org` and returns it.
+pub async fn create_campaign(app: &TestApp, token: &str, org: &str, name: &str) -> Value {
+    let r = app
+        .post(
+            "/v1/campaigns",
+            token,
+            serde_json::json!({ "organization_id": org, "name": name }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "creating a campaign: {}", r.body);
+    r.body
+}
+
+/// The problem+json shape every error must have: the contract's code, its status, and the
+/// request id in the body and in `x-request-id`.
+pub fn assert_problem(r: &TestResponse, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.code(), code, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let id = r.header("x-request-id").expect("x-request-id");
+    assert_eq!(r.body["request_id"], id);
 }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Integration tests through the real handlers against DynamoDB Local. One test binary, so
 //! one DynamoDB Local serves the whole run; each test uses its own table.
 
@@ -5,6 +6,9 @@ mod api {
     mod auth;
     mod campaigns;
     mod events;
+    mod faults;
+    mod hardening;
+    mod jwks;
     mod memberships;
     mod organizations;
     mod pagination;

@@ -165,7 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dynamodb = DynamoDbLocal::start(None, None)?;
     let endpoint = dynamodb.endpoint();
     TableSchema::from_repo_template()
-        .ensure_table(&local::local_client(&endpoint), TABLE)
+        .ensure_table(&local::local_client(&endpoint, &Default::default()), TABLE)
         .await?;
 
     let (tx, mut rx) = mpsc::unbounded_channel();

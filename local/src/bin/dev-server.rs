@@ -6,7 +6,7 @@ use local::{
     dynamodb_local::DynamoDbLocal,
     schema::TableSchema,
     server,
-    token::{dev_token, DEV_CURSOR_SECRET, DEV_JWT_SECRET},
+    token::{dev_token, DEV_CURSOR_SECRET},
 };
 use shared::{config::Config, App};
 
@@ -23,10 +23,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = setting("PORT", "3000")
         .parse()
         .map_err(|_| "PORT must be a port number")?;
-    let secret = setting("JWT_HS256_SECRET", DEV_JWT_SECRET);
     let table = setting("TABLE_NAME", local::DEV_TABLE_NAME);
     let cursor_secret = setting("CURSOR_SECRET", DEV_CURSOR_SECRET);
 
+    // The secrets are the functions' own rule (shared::config): the public development secret
+    // only when neither JWT_HS256_SECRET nor JWT_JWKS_URL is set.
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        "CURSOR_SECRET" => Some(cursor_secret.clone()),
+        other => std::env::var(other).ok(),
+    })?;
     // DynamoDB Local unless an endpoint is given (e.g. one started by `cargo lambda watch` users).
     let mut dynamodb = None;
     let endpoint = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
@@ -56,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             endpoint
         }
     };
-    let client = local::local_client(&endpoint);
+    let client = local::local_client(&endpoint, &config.dynamodb);
     if TableSchema::from_repo_template()
         .ensure_table(&client, &table)
         .await?
@@ -64,33 +70,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("created table {table} from template.yaml");
     }
 
-    let config = Config::from_lookup(|name| match name {
-        "TABLE_NAME" => Some(table.clone()),
-        "JWT_HS256_SECRET" => Some(secret.clone()),
-        "CURSOR_SECRET" => Some(cursor_secret.clone()),
-        other => std::env::var(other).ok(),
-    })?;
+    let secret = config.jwt.hs256_secret.clone();
     let app = Arc::new(App::new(config, client));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let token = dev_token(
-        secret.as_bytes(),
-        "dev-user",
-        Some("dev-tenant"),
-        &["tenant_admin"],
-        24 * 3600,
-    );
-    let admin = dev_token(
-        secret.as_bytes(),
-        "dev-admin",
-        None,
-        &["platform_admin"],
-        24 * 3600,
-    );
     println!("API listening on http://127.0.0.1:{port}");
-    println!("\nA tenant_admin token for tenant dev-tenant (valid 24 h):\n  export TOKEN={token}");
-    println!("A platform_admin token:\n  export ADMIN_TOKEN={admin}");
-    println!("\nTry:\n  curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/v1/tenant\n");
+    match secret {
+        Some(secret) => {
+            let token = dev_token(
+                &secret,
+                "dev-user",
+                Some("dev-tenant"),
+                &["tenant_admin"],
+                24 * 3600,
+            );
+            let admin = dev_token(&secret, "dev-admin", None, &["platform_admin"], 24 * 3600);
+            println!("\nA tenant_admin token for tenant dev-tenant (valid 24 h):\n  export TOKEN={token}");
+            println!("A platform_admin token:\n  export ADMIN_TOKEN={admin}");
+            println!(
+                "\nTry:\n  curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/v1/tenant\n"
+            );
+        }
+        None => println!("\nJWKS tokens only (JWT_JWKS_URL is set and JWT_HS256_SECRET is not)\n"),
+    }
 
     server::serve(app, listener, shutdown_signal()).await?;
     println!("stopping");

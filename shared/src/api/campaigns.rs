@@ -30,12 +30,12 @@ pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
 }
 
-fn campaign_response(status: StatusCode, record: &CampaignRecord) -> Response<Body> {
-    with_header(
-        json_response(status, &record.campaign),
+fn campaign_response(status: StatusCode, record: &CampaignRecord) -> Result<Response<Body>, ApiError> {
+    Ok(with_header(
+        json_response(status, &record.campaign)?,
         header::ETAG,
         &record.etag(),
-    )
+    ))
 }
 
 /// The campaign the path names; 404 when there is none.
@@ -68,18 +68,22 @@ async fn create(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     fields.apply(&mut campaign);
     check_dates(&campaign)?;
     let record = CampaignRecord { campaign, version: 1 };
-    cx.app.store.create_campaign(&record).await?;
     let location = format!("/v1/campaigns/{}", record.campaign.id);
-    Ok(with_header(
-        campaign_response(StatusCode::CREATED, &record),
+    let response = with_header(
+        campaign_response(StatusCode::CREATED, &record)?,
         header::LOCATION,
         &location,
-    ))
+    );
+    cx.app
+        .store
+        .create_campaign(&record, cx.receipt(&response)?)
+        .await?;
+    Ok(response)
 }
 
 async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let record = addressed_campaign(cx, tenant).await?;
-    Ok(campaign_response(StatusCode::OK, &record))
+    campaign_response(StatusCode::OK, &record)
 }
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -89,16 +93,16 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     let record = cx
         .app
         .store
-        .update_campaign(current, if_match(cx).as_deref(), &fields)
+        .update_campaign(current, if_match(cx).as_ref(), &fields)
         .await?;
-    Ok(campaign_response(StatusCode::OK, &record))
+    campaign_response(StatusCode::OK, &record)
 }
 
 async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let id = id_param(cx)?;
     cx.app
         .store
-        .delete_campaign(tenant, &id, if_match(cx).as_deref())
+        .delete_campaign(tenant, &id, if_match(cx).as_ref())
         .await?;
     Ok(no_content())
 }
@@ -136,7 +140,7 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
             &cx.app.cursors,
         )
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }
 
 async fn list_for_org(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -150,5 +154,5 @@ async fn list_for_org(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiE
         .store
         .list_campaigns(tenant, Some(&org_id), status, &params, &cx.app.cursors)
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }

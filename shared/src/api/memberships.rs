@@ -48,7 +48,7 @@ pub fn is_valid_user_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && !id.chars().any(char::is_control)
 }
 
-fn member_response(status: StatusCode, m: &Membership) -> Response<Body> {
+fn member_response(status: StatusCode, m: &Membership) -> Result<Response<Body>, ApiError> {
     json_response(status, m)
 }
 
@@ -139,16 +139,21 @@ async fn invite(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         inserted_at: now,
         updated_at: now,
     };
-    cx.app
-        .store
-        .invite(&membership, authority.check(cx, tenant, &org_id, allowed))
-        .await?;
     let location = format!("/v1/organizations/{org_id}/members/{}", encode_segment(&user_id));
-    Ok(with_header(
-        member_response(StatusCode::CREATED, &membership),
+    let response = with_header(
+        member_response(StatusCode::CREATED, &membership)?,
         header::LOCATION,
         &location,
-    ))
+    );
+    cx.app
+        .store
+        .invite(
+            &membership,
+            authority.check(cx, tenant, &org_id, allowed),
+            cx.receipt(&response)?,
+        )
+        .await?;
+    Ok(response)
 }
 
 fn encode_segment(raw: &str) -> String {
@@ -187,7 +192,7 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
         .store
         .list_members(tenant, &org_id, role, status, &params, &cx.app.cursors)
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }
 
 async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -196,7 +201,7 @@ async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
         .await?
         .require(&ANY_MEMBER, "reading members")?;
     let membership = target(cx, tenant, &org_id).await?;
-    Ok(member_response(StatusCode::OK, &membership))
+    member_response(StatusCode::OK, &membership)
 }
 
 async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -212,7 +217,7 @@ async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiEr
     }
     v.into_result()?;
     let Some(role) = role.filter(|r| *r != current.role) else {
-        return Ok(member_response(StatusCode::OK, &current));
+        return member_response(StatusCode::OK, &current);
     };
     // Owner is granted and taken away only by owners (or tenant admins).
     let allowed: &[Role] = if role == Role::Owner || current.role == Role::Owner {
@@ -232,8 +237,11 @@ async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiEr
     } else {
         authority.check(cx, tenant, &org_id, allowed)
     };
-    cx.app.store.replace_membership(&current, &next, check).await?;
-    Ok(member_response(StatusCode::OK, &next))
+    cx.app
+        .store
+        .replace_membership(&current, &next, check, None)
+        .await?;
+    member_response(StatusCode::OK, &next)
 }
 
 async fn remove(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -265,7 +273,7 @@ async fn accept(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     }
     let current = target(cx, tenant, &org_id).await?;
     if current.status == MemberStatus::Active {
-        return Ok(member_response(StatusCode::OK, &current));
+        return member_response(StatusCode::OK, &current);
     }
     let now = time::now().max(current.updated_at);
     let next = Membership {
@@ -275,8 +283,12 @@ async fn accept(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         updated_at: now,
         ..current.clone()
     };
-    cx.app.store.replace_membership(&current, &next, None).await?;
-    Ok(member_response(StatusCode::OK, &next))
+    let response = member_response(StatusCode::OK, &next)?;
+    cx.app
+        .store
+        .replace_membership(&current, &next, None, cx.receipt(&response)?)
+        .await?;
+    Ok(response)
 }
 
 async fn user_orgs(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -302,5 +314,5 @@ async fn user_orgs(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiErro
         .store
         .list_user_orgs(tenant, user_id, &params, &cx.app.cursors)
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }

@@ -12,6 +12,7 @@ use lambda_http::{Body, Response};
 use crate::{
     app::Ctx,
     error::ApiError,
+    etag::IfMatch,
     memberships::{actor_check, MemberStatus, Role},
     organizations::{parse_id, OrgRecord},
 };
@@ -89,12 +90,8 @@ pub async fn addressed_org(cx: &Ctx<'_>, tenant: &str) -> Result<OrgRecord, ApiE
     cx.app.store.get_org(tenant, &id).await?.ok_or(ApiError::NotFound)
 }
 
-pub fn if_match(cx: &Ctx<'_>) -> Option<String> {
-    cx.req
-        .headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+pub fn if_match(cx: &Ctx<'_>) -> Option<IfMatch> {
+    IfMatch::from_headers(cx.req.headers())
 }
 
 pub fn with_header(mut response: Response<Body>, name: header::HeaderName, value: &str) -> Response<Body> {

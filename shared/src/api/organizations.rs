@@ -29,8 +29,12 @@ pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
 }
 
-fn org_response(status: StatusCode, record: &OrgRecord) -> Response<Body> {
-    with_header(json_response(status, &record.org), header::ETAG, &record.etag())
+fn org_response(status: StatusCode, record: &OrgRecord) -> Result<Response<Body>, ApiError> {
+    Ok(with_header(
+        json_response(status, &record.org)?,
+        header::ETAG,
+        &record.etag(),
+    ))
 }
 
 async fn create(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -74,13 +78,16 @@ async fn create(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         inserted_at: now,
         updated_at: now,
     };
-    cx.app.store.create_org(&record, member_item(&owner)?).await?;
-    let response = org_response(StatusCode::CREATED, &record);
-    Ok(with_header(
-        response,
+    let response = with_header(
+        org_response(StatusCode::CREATED, &record)?,
         header::LOCATION,
         &format!("/v1/organizations/{id}"),
-    ))
+    );
+    cx.app
+        .store
+        .create_org(&record, member_item(&owner)?, cx.receipt(&response)?)
+        .await?;
+    Ok(response)
 }
 
 async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -119,26 +126,26 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
             .filter(|o| domain.is_none() || o.domain == domain)
             .into_iter()
             .collect();
-        return Ok(json_response(
+        return json_response(
             StatusCode::OK,
             &Page {
                 data,
                 next_cursor: None,
                 has_more: false,
             },
-        ));
+        );
     }
     let page = cx
         .app
         .store
         .list_orgs(tenant, domain.as_deref(), &params, &cx.app.cursors)
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }
 
 async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     let record = addressed_org(cx, tenant).await?;
-    Ok(org_response(StatusCode::OK, &record))
+    org_response(StatusCode::OK, &record)
 }
 
 async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -158,12 +165,12 @@ async fn update(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         .store
         .update_org(
             current,
-            if_match(cx).as_deref(),
+            if_match(cx).as_ref(),
             || authority.check(cx, tenant, &id, &roles),
             |org| fields.apply(org),
         )
         .await?;
-    Ok(org_response(StatusCode::OK, &record))
+    org_response(StatusCode::OK, &record)
 }
 
 async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
@@ -174,14 +181,9 @@ async fn delete(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     authority.require(&roles, "deleting an organization")?;
     cx.app
         .store
-        .delete_org(current, if_match(cx).as_deref(), || {
+        .delete_org(current, if_match(cx).as_ref(), || {
             authority.check(cx, tenant, &id, &roles)
         })
         .await?;
-    // The organization is gone either way; a failure here only leaves entries that the user's
-    // organization list already skips.
-    if let Err(error) = cx.app.store.detach_memberships(tenant, &id).await {
-        tracing::warn!(?error, org_id = %id, "detaching memberships of a deleted organization failed");
-    }
     Ok(no_content())
 }

@@ -30,7 +30,7 @@ pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
 
 async fn get_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let tenant = cx.active_tenant().await?;
-    Ok(json_response(StatusCode::OK, &tenant))
+    json_response(StatusCode::OK, &tenant)
 }
 
 async fn update_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -47,7 +47,7 @@ async fn update_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .and_then(|v| trimmed_string(&mut violations, "name", v, 1, NAME_MAX));
     violations.into_result()?;
     if name.is_none() {
-        return Ok(json_response(StatusCode::OK, &tenant));
+        return json_response(StatusCode::OK, &tenant);
     }
     let changes = TenantChanges { name, status: None };
     let updated = cx
@@ -57,7 +57,7 @@ async fn update_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .await?
         .ok_or(ApiError::NotFound)?;
     cx.app.tenants.remember(&updated);
-    Ok(json_response(StatusCode::OK, &updated))
+    json_response(StatusCode::OK, &updated)
 }
 
 fn require_platform_admin(cx: &Ctx<'_>) -> Result<(), ApiError> {
@@ -97,7 +97,7 @@ async fn list(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .store
         .list_tenants(status, &params, &cx.app.cursors)
         .await?;
-    Ok(json_response(StatusCode::OK, &page))
+    json_response(StatusCode::OK, &page)
 }
 
 async fn get(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -109,7 +109,7 @@ async fn get(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .get_tenant(id, true)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(json_response(StatusCode::OK, &tenant))
+    json_response(StatusCode::OK, &tenant)
 }
 
 async fn update(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -142,7 +142,7 @@ async fn update(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
     .ok_or(ApiError::NotFound)?;
     cx.app.tenants.forget(id);
-    Ok(json_response(StatusCode::OK, &updated))
+    json_response(StatusCode::OK, &updated)
 }
 
 async fn delete(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {

@@ -1,6 +1,6 @@
 //! Timestamps: RFC 3339, UTC, millisecond precision, `Z` suffix, everywhere.
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -13,10 +13,13 @@ pub fn format(ts: &Timestamp) -> String {
 }
 
 /// Parses an RFC 3339 time with an explicit offset and normalises it to UTC milliseconds.
+/// Only years 0001–9999 in UTC are times: whatever is stored must format back as RFC 3339
+/// (`+10000-…` and `-0001-…` do not), so anything outside is refused at the door.
 pub fn parse(input: &str) -> Option<Timestamp> {
     DateTime::parse_from_rfc3339(input)
         .ok()
         .map(|t| t.with_timezone(&Utc).trunc_subsecs(3))
+        .filter(|t| (1..=9999).contains(&t.year()))
 }
 
 /// `#[serde(with = "crate::store::time::rfc3339")]` for `Timestamp` fields.
@@ -68,5 +71,17 @@ mod tests {
         assert_eq!(format(&t), "2026-11-22T08:15:30.123Z");
         assert!(parse("2026-11-22T08:15:30").is_none());
         assert!(parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn only_years_1_to_9999_in_utc() {
+        assert!(parse("9999-12-31T23:59:59.999Z").is_some());
+        assert!(parse("0001-01-01T00:00:00Z").is_some());
+        assert!(parse("9999-12-31T23:59:59-23:59").is_none(), "year 10000 in UTC");
+        assert!(parse("0000-01-01T00:00:00+00:01").is_none(), "year -1 in UTC");
+        assert!(parse("0001-01-01T00:00:00+00:01").is_none(), "year 0 in UTC");
+        for t in ["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00.000Z"] {
+            assert_eq!(format(&parse(t).unwrap()), t);
+        }
     }
 }

@@ -381,19 +381,19 @@ async fn deleting_an_organization_with_campaigns_is_refused_until_they_are_gone(
     let store = &app.app.store;
     // The counter write campaigns use when they are created and deleted.
     let bump = |n| counter_update(store.table(), &t, &id, 0, 0, n).unwrap();
-    store.transact("test", vec![bump(2)]).await.unwrap();
+    store.transact("test", vec![bump(2)], None).await.unwrap();
     let path = format!("/v1/organizations/{id}");
     let r = app.delete(&path, &admin).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "conflict");
     let org = app.get(&path, &admin).await;
     assert_eq!(org.body["campaign_count"], 2);
-    store.transact("test", vec![bump(-1)]).await.unwrap();
+    store.transact("test", vec![bump(-1)], None).await.unwrap();
     assert_eq!(app.delete(&path, &admin).await.status, StatusCode::CONFLICT);
-    store.transact("test", vec![bump(-1)]).await.unwrap();
+    store.transact("test", vec![bump(-1)], None).await.unwrap();
     assert_eq!(app.delete(&path, &admin).await.status, StatusCode::NO_CONTENT);
     // Once deleted, the organization accepts no new campaign.
-    assert!(store.transact("test", vec![bump(1)]).await.is_err());
+    assert!(store.transact("test", vec![bump(1)], None).await.is_err());
 }
 
 #[tokio::test]
