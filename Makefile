@@ -9,7 +9,7 @@ PACKAGES := $(addprefix -p ,$(FUNCTIONS))
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test setup tools lambda-tools build lint check-template schemathesis watch package \
-	package-x86 sizes bench-cold-start clean-data
+	package-x86 sizes bench-cold-start clean-data load load-short
 
 run: setup
 	cargo build --workspace
@@ -19,6 +19,17 @@ test: setup tools lint
 	cargo test --workspace --all-targets
 	$(MAKE) check-template
 	$(MAKE) schemathesis
+	$(MAKE) load-short
+
+# Mixed reads and writes against the local API on its own DynamoDB Local, which is paused and
+# killed mid-run; fails on any 5xx but 503 or a counter that disagrees with its list.
+# `make load ARGS="--seconds 120 --concurrency 32 --kill-at 60"` for a longer run.
+load: setup
+	cargo run --release -p local --bin load-run -- $(ARGS)
+
+load-short: setup
+	cargo run -p local --bin load-run -- --seconds 20 --concurrency 8 \
+	  --pause-at 3 --pause-for 5 --kill-at 12 --down-for 2
 
 lint:
 	cargo fmt --all --check

@@ -65,6 +65,21 @@ impl DynamoDbLocal {
         Ok(local)
     }
 
+    /// `start` from a thread that lives as long as the process: the parent-death signal is
+    /// tied to the spawning thread, so a child started from a short-lived (e.g. blocking-pool)
+    /// thread would be killed when that thread retires.
+    pub fn start_on_own_thread(port: Option<u16>, data_dir: Option<PathBuf>) -> Result<Self, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(DynamoDbLocal::start(port, data_dir.as_deref()));
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv()
+            .map_err(|_| "the DynamoDB Local thread died".to_owned())?
+    }
+
     fn wait_until_listening(&mut self, timeout: Duration) -> Result<(), String> {
         let started = Instant::now();
         while started.elapsed() < timeout {
@@ -83,6 +98,11 @@ impl DynamoDbLocal {
             "DynamoDB Local did not listen on port {} within {timeout:?}",
             self.port
         ))
+    }
+
+    /// The JVM's process id (for pausing it with SIGSTOP in fault runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stop(&mut self) {

@@ -7,7 +7,7 @@ use std::{
     net::TcpListener,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        mpsc, Arc, Mutex, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -31,22 +31,10 @@ pub fn dynamodb_endpoint() -> &'static str {
         if let Ok(endpoint) = std::env::var("TEST_DYNAMODB_ENDPOINT") {
             return endpoint;
         }
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || match DynamoDbLocal::start(None, None) {
-            Ok(local) => {
-                let _ = tx.send(Ok(local.endpoint()));
-                loop {
-                    std::thread::park();
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        });
-        match rx.recv() {
-            Ok(Ok(endpoint)) => endpoint,
-            Ok(Err(e)) => panic!("starting DynamoDB Local failed: {e}"),
-            Err(_) => panic!("the DynamoDB Local thread died"),
+        match DynamoDbLocal::start_on_own_thread(None, None) {
+            // Never dropped: it lives exactly as long as the test process.
+            Ok(local) => std::mem::ManuallyDrop::new(local).endpoint(),
+            Err(e) => panic!("starting DynamoDB Local failed: {e}"),
         }
     })
 }
