@@ -8,7 +8,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use serde_yaml_ng::Value;
-    use shared::{error::ApiError, routes::ROUTES};
+    use shared::web::{router::table, ApiError};
 
     const SPEC: &str = include_str!("../../openapi.yaml");
     const METHODS: &[&str] = &[
@@ -143,7 +143,7 @@ mod tests {
             .iter()
             .map(|op| (op.method.clone(), op.path.clone()))
             .collect();
-        let routed: BTreeSet<(String, String)> = ROUTES
+        let routed: BTreeSet<(String, String)> = table()
             .iter()
             .flat_map(|r| r.methods.iter().map(|m| (m.to_string(), r.path.to_owned())))
             .collect();
@@ -288,11 +288,11 @@ mod tests {
             .collect();
         assert_eq!(
             posts.len(),
-            ROUTES.iter().filter(|r| r.methods.contains(&"POST")).count()
+            table().iter().filter(|r| r.methods.contains(&"POST")).count()
         );
         for op in posts {
             let header = op
-                .header_parameter(shared::idempotency::HEADER)
+                .header_parameter(shared::web::idempotency::HEADER)
                 .unwrap_or_else(|| panic!("{} does not document Idempotency-Key", op.label()));
             assert_ne!(header["required"].as_bool(), Some(true), "the key is optional");
             for status in ["400", "409", "422"] {

@@ -21,7 +21,7 @@ use hyper::{body::Bytes, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use shared::{
-    error::{ApiError, MAX_BODY_BYTES},
+    web::{problem::MAX_BODY_BYTES, ApiError, Router},
     App,
 };
 use tokio::{
@@ -202,7 +202,7 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>) -> hyper:
             } else {
                 Body::Binary(bytes.to_vec())
             };
-            shared::app::handle(app, None, lambda_http::Request::from_parts(parts, body)).await
+            shared::web::handle(app, Router::all(), lambda_http::Request::from_parts(parts, body)).await
         }
         Err(error) => {
             let error = if error.is::<http_body_util::LengthLimitError>() {

@@ -7,7 +7,7 @@ use local::{
     dynamodb_local::repo_root,
     token::{DEV_CURSOR_SECRET, DEV_JWT_SECRET},
 };
-use shared::routes::ROUTES;
+use shared::web::router::table;
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(repo_root().join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
@@ -35,7 +35,7 @@ fn watch_router() -> BTreeSet<(String, String)> {
 
 #[test]
 fn the_watch_router_sends_every_route_to_its_function() {
-    let expected: BTreeSet<(String, String)> = ROUTES
+    let expected: BTreeSet<(String, String)> = table()
         .iter()
         .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
         .collect();

@@ -12,7 +12,16 @@ use jsonwebtoken::{
 };
 use serde_json::Value;
 
-use crate::{clock::Clock, config::JwtConfig, error::ApiError, store::time::Timestamp};
+use crate::{clock::Clock, config::JwtConfig, time::Timestamp};
+
+/// Why a caller could not be identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No usable token: missing, malformed, forged, expired or not for this API (401).
+    Unauthorized(String),
+    /// The identity provider's keys could never be obtained (503): the caller is not at fault.
+    Unavailable,
+}
 
 pub const ROLE_TENANT_ADMIN: &str = "tenant_admin";
 pub const ROLE_PLATFORM_ADMIN: &str = "platform_admin";
@@ -50,10 +59,10 @@ impl Principal {
     }
 
     /// The tenant the caller acts in; tenant routes are closed to tokens without one.
-    pub fn tenant(&self) -> Result<&str, ApiError> {
+    pub fn tenant(&self) -> Result<&str, AuthError> {
         self.tenant_id
             .as_deref()
-            .ok_or_else(|| ApiError::Unauthorized("the token has no tenant claim".into()))
+            .ok_or_else(|| AuthError::Unauthorized("the token has no tenant claim".into()))
     }
 }
 
@@ -97,7 +106,7 @@ impl Verifier {
     }
 
     /// Verifies the `Authorization` header value and returns the caller.
-    pub async fn verify(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let token = bearer_token(authorization)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the token is malformed or uses an unsupported algorithm"))?;
@@ -153,7 +162,7 @@ impl Verifier {
         self.principal(data.claims)
     }
 
-    fn principal(&self, mut claims: HashMap<String, Value>) -> Result<Principal, ApiError> {
+    fn principal(&self, mut claims: HashMap<String, Value>) -> Result<Principal, AuthError> {
         let sub = match claims.remove("sub") {
             Some(Value::String(s))
                 if !s.is_empty() && s.len() <= MAX_SUB_LEN && !s.chars().any(char::is_control) =>
@@ -197,11 +206,11 @@ impl Verifier {
     }
 }
 
-fn unauthorized(reason: &str) -> ApiError {
-    ApiError::Unauthorized(reason.to_owned())
+fn unauthorized(reason: &str) -> AuthError {
+    AuthError::Unauthorized(reason.to_owned())
 }
 
-fn bearer_token(authorization: Option<&str>) -> Result<&str, ApiError> {
+fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
     let value = authorization.ok_or_else(|| unauthorized("missing bearer token"))?;
     let (scheme, token) = value
         .split_once(' ')
@@ -261,7 +270,7 @@ pub(crate) struct JwksCache {
 }
 
 enum Found {
-    Key(Result<Arc<DecodingKey>, ApiError>),
+    Key(Result<Arc<DecodingKey>, AuthError>),
     /// The held keys are usable but lack the kid.
     Unknown,
     /// No usable keys at all.
@@ -289,7 +298,7 @@ impl JwksCache {
         self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<Arc<DecodingKey>, ApiError> {
+    ) -> Result<Arc<DecodingKey>, AuthError> {
         let now = self.clock.now();
         let (found, start_download) = {
             let mut state = self.state();
@@ -319,11 +328,11 @@ impl JwksCache {
                 match Self::lookup(&self.state(), kid, alg, self.clock.now()) {
                     Found::Key(key) => key,
                     Found::Unknown => Err(unknown_key()),
-                    Found::NoKeys => Err(ApiError::Unavailable),
+                    Found::NoKeys => Err(AuthError::Unavailable),
                 }
             }
             Found::Unknown => Err(unknown_key()),
-            Found::NoKeys => Err(ApiError::Unavailable),
+            Found::NoKeys => Err(AuthError::Unavailable),
         }
     }
 
@@ -431,7 +440,7 @@ impl JwksCache {
     }
 }
 
-fn unknown_key() -> ApiError {
+fn unknown_key() -> AuthError {
     unauthorized("the token's signing key is unknown")
 }
 
@@ -458,7 +467,7 @@ fn max_age(cache_control: &str) -> Duration {
 }
 
 /// A decoding key only when the JWK's type fits the token's algorithm.
-fn decoding_key(jwk: &Jwk, alg: Algorithm) -> Result<DecodingKey, ApiError> {
+fn decoding_key(jwk: &Jwk, alg: Algorithm) -> Result<DecodingKey, AuthError> {
     let fits = match (&jwk.algorithm, alg) {
         (AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
         (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256) => ec.curve == EllipticCurve::P256,

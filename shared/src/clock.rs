@@ -8,7 +8,7 @@ use std::sync::{
 
 use chrono::{Duration, SubsecRound, Utc};
 
-use crate::store::time::Timestamp;
+use crate::time::Timestamp;
 
 #[derive(Clone, Default)]
 pub struct Clock {

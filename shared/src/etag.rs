@@ -2,8 +2,6 @@
 //! matches, and a header that cannot be read as entity tags matches nothing (412), so a
 //! precondition the client meant to set is never silently dropped.
 
-use http::{header::IF_MATCH, HeaderMap};
-
 /// The ETag of a record at `version`.
 pub fn of_version(version: u64) -> String {
     format!("\"{version}\"")
@@ -20,23 +18,6 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
-    /// The request's precondition, all `If-Match` lines together; `None` without one.
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let mut lines = headers.get_all(IF_MATCH).iter().peekable();
-        lines.peek()?;
-        let mut joined = String::new();
-        for line in lines {
-            let Ok(text) = line.to_str() else {
-                return Some(IfMatch::Unreadable);
-            };
-            if !joined.is_empty() {
-                joined.push(',');
-            }
-            joined.push_str(text);
-        }
-        Some(Self::parse(&joined))
-    }
-
     pub fn parse(value: &str) -> Self {
         if value.trim() == "*" {
             return IfMatch::Any;
@@ -99,7 +80,6 @@ pub fn allows(if_match: Option<&IfMatch>, current: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn strong_comparison() {
@@ -130,17 +110,5 @@ mod tests {
             assert_eq!(IfMatch::parse(bad), IfMatch::Unreadable, "{bad:?}");
             assert!(!IfMatch::parse(bad).matches("\"3\""));
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(IF_MATCH, HeaderValue::from_bytes(b"\"\xe9\"").unwrap());
-        assert_eq!(IfMatch::from_headers(&headers), Some(IfMatch::Unreadable));
-        assert_eq!(IfMatch::from_headers(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn header_lines_combine() {
-        let mut headers = HeaderMap::new();
-        headers.append(IF_MATCH, HeaderValue::from_static("\"1\""));
-        headers.append(IF_MATCH, HeaderValue::from_static("\"3\""));
-        assert!(IfMatch::from_headers(&headers).unwrap().matches("\"3\""));
     }
 }

@@ -1,7 +1,12 @@
-//! The library every Lambda function of the API is a thin shell over: configuration, auth,
-//! tenancy, the DynamoDB store, pagination, problem+json errors and the HTTP handlers.
+//! The library every Lambda function of the API is a thin shell over.
+//!
+//! One folder per resource (`tenants`, `organizations`, `memberships`, `campaigns`), each with
+//! its model and rules (`mod.rs`), its DynamoDB items and queries (`store.rs`) and its HTTP
+//! handlers with their route table (`handlers.rs`). Layers point one way: handlers → rules →
+//! store. Around them the cross-cutting parts: `web` (routing, request parsing, the pipeline,
+//! idempotency, problem+json), `auth`, `tenancy` (the tenant gate), `store` (DynamoDB
+//! primitives), `pagination`, `validate`, `error`.
 
-pub mod api;
 pub mod app;
 pub mod auth;
 pub mod campaigns;
@@ -9,16 +14,16 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod etag;
-pub mod http;
-pub mod idempotency;
 pub mod memberships;
 pub mod organizations;
 pub mod pagination;
-pub mod routes;
 pub mod runtime;
 pub mod store;
 pub mod tenancy;
+pub mod tenants;
+pub mod time;
 pub mod validate;
+pub mod web;
 
 pub use app::App;
-pub use routes::Function;
+pub use web::Function;

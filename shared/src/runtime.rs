@@ -4,7 +4,10 @@ use std::{convert::Infallible, sync::Arc};
 
 use lambda_http::{service_fn, Request};
 
-use crate::{app::App, routes::Function};
+use crate::{
+    app::App,
+    web::{Route, Router},
+};
 
 /// JSON logs in Lambda (for CloudWatch's JSON log format), readable text elsewhere; level from
 /// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` (default `info`).
@@ -31,19 +34,20 @@ pub fn init_tracing() {
 }
 
 /// Loads the configuration (a bad one stops the cold start with a message naming the variable)
-/// and serves `function`'s routes until the runtime shuts the container down.
-pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+/// and serves the function's `routes` until the runtime shuts the container down.
+pub async fn run(function: &'static str, routes: &'static [Route]) -> Result<(), lambda_http::Error> {
     init_tracing();
+    let router = Arc::new(Router::new(&[routes]));
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(error) => {
-            tracing::error!(%error, function = function.name(), "cold start aborted");
+            tracing::error!(%error, function, "cold start aborted");
             return Err(error.into());
         }
     };
     lambda_http::run(service_fn(move |req: Request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(crate::app::handle(&app, Some(function), req).await) }
+        let (app, router) = (Arc::clone(&app), Arc::clone(&router));
+        async move { Ok::<_, Infallible>(crate::web::handle(&app, &router, req).await) }
     }))
     .await
 }

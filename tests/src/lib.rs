@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 use lambda_http::Body;
 use local::{dynamodb_local::DynamoDbLocal, schema::TableSchema};
 use serde_json::Value;
-use shared::{clock::Clock, config::Config, routes, store::tx::AfterCommit, App};
+use shared::{clock::Clock, config::Config, store::tx::AfterCommit, web::Router, App, Function};
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const CURSOR_SECRET: &str = "integration-cursor-secret-0123456789abcdef";
@@ -161,21 +161,15 @@ impl TestApp {
             .body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned())))
             .expect("valid test request");
         let route_path = path.split('?').next().unwrap_or(path);
-        let function = routes::ROUTES
-            .iter()
-            .find(|r| shared::http::match_path(r.path, route_path).is_some())
-            .map(|r| r.function);
+        let function = Function::serving(route_path);
         self.send(function, request).await
     }
 
     /// Sends an already built request (e.g. one decoded from an API Gateway event) through the
     /// handler of `function`.
-    pub async fn send(
-        &self,
-        function: Option<routes::Function>,
-        request: lambda_http::Request,
-    ) -> TestResponse {
-        let response = shared::app::handle(&self.app, function, request).await;
+    pub async fn send(&self, function: Option<Function>, request: lambda_http::Request) -> TestResponse {
+        let router = function.map_or(Router::all(), Function::router);
+        let response = shared::web::handle(&self.app, router, request).await;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
@@ -569,6 +563,20 @@ pub async fn shared_app(cell: &'static tokio::sync::OnceCell<TestApp>) -> &'stat
 impl TestApp {
     pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
         self.call(Method::POST, path, Some(token), Some(&body)).await
+    }
+
+    /// A write conditioned on `If-Match: etag`; `body` is sent as JSON when given.
+    pub async fn if_match(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        etag: &str,
+    ) -> TestResponse {
+        let body = body.map(Value::to_string);
+        self.call_raw(method, path, Some(token), body.as_deref(), &[("if-match", etag)])
+            .await
     }
 
     /// A POST with an `Idempotency-Key`.

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run(shared::Function::Tenants).await
+    shared::runtime::run("tenants", shared::tenants::handlers::ROUTES).await
 }

@@ -1,6 +1,9 @@
-//! Key layout. Every tenant-owned key starts with `<tenant>#`; tenant ids cannot contain `#`
-//! (see `auth::is_valid_tenant_id`), so one tenant's prefix is never a prefix of another's.
+//! Key layout, all of it: every partition and sort key the code reads or writes is built here.
+//! Every tenant-owned key starts with `<tenant>#`; tenant ids cannot contain `#` (see
+//! `auth::is_valid_tenant_id`), so one tenant's prefix is never a prefix of another's.
 //! Platform-wide keys start with `#`, which no tenant id can.
+
+use super::{s, Item};
 
 /// A key schema to query: the base table or one of the overloaded global secondary indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,38 @@ pub const GSI5: Index = Index {
 
 /// Every key schema the code queries; the table definition in `template.yaml` must declare them.
 pub const ALL_INDEXES: &[Index] = &[TABLE, GSI1, GSI2, GSI3, GSI4, GSI5];
+
+/// The primary key of one item.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    [(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))].into()
+}
+
+pub fn tenant(tenant_id: &str) -> Item {
+    key(tenant_pk(tenant_id), TENANT_SK)
+}
+
+pub fn org(tenant_id: &str, org_id: &str) -> Item {
+    key(org_pk(tenant_id), org_id)
+}
+
+/// The uniqueness item of a case-folded organization name.
+pub fn org_name(tenant_id: &str, folded_name: &str) -> Item {
+    key(org_name_pk(tenant_id), folded_name)
+}
+
+pub fn member(tenant_id: &str, org_id: &str, user_id: &str) -> Item {
+    key(members_pk(tenant_id, org_id), user_id)
+}
+
+pub fn campaign(tenant_id: &str, campaign_id: &str) -> Item {
+    key(campaigns_pk(tenant_id), campaign_id)
+}
+
+pub fn idempotency(tenant_id: &str, digest: &str) -> Item {
+    key(idempotency_pk(tenant_id, digest), IDEMPOTENCY_SK)
+}
+
+pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
 /// The prefix every key of `tenant_id` starts with.
 pub fn tenant_prefix(tenant_id: &str) -> String {

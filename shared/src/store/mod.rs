@@ -1,21 +1,27 @@
-//! The DynamoDB access layer: one table, tenant-prefixed partition keys, overloaded indexes.
-//! The key design is documented with its access patterns in the README.
+//! The DynamoDB primitives every resource's store is built on: the client and its timeouts, one
+//! table with tenant-prefixed keys (`keys`), item encoding, transactions with their
+//! cancellation reasons and the versioned-retry loop (`tx`), pages (`pages`), organization
+//! counters (`counters`) and idempotency records (`idempotency`). The key design is documented
+//! with its access patterns in the README.
 
+pub mod counters;
+pub mod error;
+pub mod idempotency;
 pub mod keys;
-pub mod time;
+pub mod pages;
 pub mod tx;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::config::{retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    config::{retry::RetryConfig, timeout::TimeoutConfig},
     types::AttributeValue,
     Client,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{config::DynamoDbSettings, error::ApiError};
+pub use self::error::{conditional, failure, is_condition_failure, StoreError};
+use crate::config::DynamoDbSettings;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -34,6 +40,15 @@ pub fn configure(
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+}
+
+/// How a single-item read sees concurrent writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Sees every write that completed before it (twice the read cost).
+    Strong,
+    /// May miss a write of the last second; for reads whose result is cached anyway.
+    Eventual,
 }
 
 #[derive(Clone)]
@@ -65,18 +80,19 @@ impl Store {
         &self.table
     }
 
-    /// A strongly consistent read of one item, decoded as `T`.
-    pub async fn get_item<T: DeserializeOwned>(
+    /// One item, decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         key: Item,
-    ) -> Result<Option<T>, ApiError> {
+        read: Read,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .consistent_read(true)
+            .consistent_read(read == Read::Strong)
             .send()
             .await
             .map_err(|e| failure(operation, e))?;
@@ -84,65 +100,62 @@ impl Store {
     }
 }
 
-/// Codes DynamoDB answers when it sheds load or fails on its side: retrying later can succeed.
-const TRANSIENT_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-];
-
-/// Maps an AWS error to what the client is told, logged with its full context: throttling,
-/// timeouts and connection failures are a 503 `unavailable` (retryable), anything else a bare
-/// 500. The SDK's text, the table name and the keys never reach the client.
-pub fn failure<E, R>(operation: &'static str, error: SdkError<E, R>) -> ApiError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let transient = match &error {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout(),
-        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
-        _ => false,
-    };
-    if transient {
-        let code = error.as_service_error().and_then(|e| e.code()).unwrap_or("");
-        tracing::warn!(operation, code, error = %DisplayErrorContext(&error), "DynamoDB unavailable");
-        ApiError::Unavailable
-    } else {
-        tracing::error!(operation, error = %DisplayErrorContext(&error), "DynamoDB call failed");
-        ApiError::Internal
-    }
-}
-
-pub fn to_item<T: Serialize>(value: &T) -> Result<Item, ApiError> {
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|error| {
-        tracing::error!(%error, "serialising an item failed");
-        ApiError::Internal
+        tracing::error!(%error, "encoding an item failed");
+        StoreError::Internal
     })
 }
 
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|error| {
         tracing::error!(%error, "an item in the table does not have the expected shape");
-        ApiError::Internal
+        StoreError::Internal
     })
 }
 
+/// A string attribute.
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// Whether a failed write failed because one of its conditions did not hold.
-pub fn is_condition_failure<E>(error: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+/// A number attribute.
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// `#[serde(with = "store::json_text")]` for free-form JSON kept as text in an item: DynamoDB
+/// caps nesting at 32 levels and normalises numbers, and the API promises neither.
+pub mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        serde_json::from_str(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for `Option<Value>`; `None` is left out of the item.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(v) => s.serialize_some(&v.to_string()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                Some(text) => serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
 }

@@ -1,70 +1,90 @@
-//! Transactions: conditional multi-item writes with the reason for a cancellation kept per item.
+//! Transactions: conditional multi-item writes with the reason for a cancellation kept per item,
+//! and the loop of rounds every read-modify-write runs in.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::{
     operation::transact_write_items::TransactWriteItemsError,
-    types::{ConditionCheck, Delete, Put, TransactWriteItem, Update},
+    types::{
+        builders::{ConditionCheckBuilder, DeleteBuilder, PutBuilder, UpdateBuilder},
+        TransactWriteItem,
+    },
 };
 
-use crate::{error::ApiError, store::Store};
+use futures::future::BoxFuture;
 
+use super::{failure, Store, StoreError};
+use crate::{
+    error::Error,
+    etag::{self, IfMatch},
+};
+
+/// Attempts of one transaction that only collided with other transactions.
 const MAX_ATTEMPTS: u32 = 12;
 
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub enum TxError {
     /// `failed[i]` is true when the condition of item `i` did not hold.
-    ConditionFailed(Vec<bool>),
-    Api(ApiError),
+    Conditions(Vec<bool>),
+    /// The request's idempotency receipt failed: its claim was taken over, nothing was written.
+    ClaimLost,
+    Store(StoreError),
 }
 
-impl From<ApiError> for TxError {
-    fn from(e: ApiError) -> Self {
-        TxError::Api(e)
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
     }
 }
 
 impl TxError {
+    /// Whether the condition of item `index` failed.
     pub fn failed(&self, index: usize) -> bool {
-        matches!(self, TxError::ConditionFailed(f) if f.get(index).copied().unwrap_or(false))
+        matches!(self, TxError::Conditions(f) if f.get(index).copied().unwrap_or(false))
     }
 }
 
-pub fn put(put: Put) -> TransactWriteItem {
-    TransactWriteItem::builder().put(put).build()
-}
-
-pub fn update(update: Update) -> TransactWriteItem {
-    TransactWriteItem::builder().update(update).build()
-}
-
-pub fn delete(delete: Delete) -> TransactWriteItem {
-    TransactWriteItem::builder().delete(delete).build()
-}
-
-pub fn check(check: ConditionCheck) -> TransactWriteItem {
-    TransactWriteItem::builder().condition_check(check).build()
-}
-
-/// Builder results are only `Err` when a required field is missing, which is a bug here.
-pub fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError> {
+/// A builder only fails when a required field is missing, which is a bug here.
+fn finish<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|error| {
         tracing::error!(%error, "building a DynamoDB request failed");
-        ApiError::Internal
+        StoreError::Internal
     })
+}
+
+pub fn put(put: PutBuilder) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder().put(finish(put.build())?).build())
+}
+
+pub fn update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .update(finish(update.build())?)
+        .build())
+}
+
+pub fn delete(delete: DeleteBuilder) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .delete(finish(delete.build())?)
+        .build())
+}
+
+pub fn check(check: ConditionCheckBuilder) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .condition_check(finish(check.build())?)
+        .build())
 }
 
 /// A test-only fault: called after a transaction committed, it may make the store report an
 /// error anyway (as when the SDK loses the response of a call that succeeded).
-pub type AfterCommit = std::sync::Arc<dyn Fn(&'static str) -> Option<ApiError> + Send + Sync>;
+pub type AfterCommit = std::sync::Arc<dyn Fn(&'static str) -> Option<StoreError> + Send + Sync>;
 
 impl Store {
     /// Runs the transaction, retrying when it only collided with another transaction on the
     /// same items (DynamoDB cancels rather than waits), so concurrent writers are decided by
     /// the conditions, not by timing. `receipt` (an idempotency record, see
     /// `idempotency::Claim::receipt`) commits with the items or not at all; when its condition
-    /// fails the request has lost its claim and nothing is written (409).
+    /// fails the request has lost its claim and nothing is written.
     pub async fn transact(
         &self,
         operation: &'static str,
@@ -88,41 +108,36 @@ impl Store {
             let error = match result {
                 Ok(_) => {
                     return match self.after_commit.as_ref().and_then(|fault| fault(operation)) {
-                        Some(injected) => Err(TxError::Api(injected)),
+                        Some(injected) => Err(TxError::Store(injected)),
                         None => Ok(()),
                     }
                 }
                 Err(error) => error,
             };
-            let conflict = match error.as_service_error() {
+            let collided = match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let failed: Vec<bool> = cancelled
-                        .cancellation_reasons()
+                    let reasons = cancelled.cancellation_reasons();
+                    let failed: Vec<bool> = reasons
                         .iter()
                         .map(|r| r.code() == Some("ConditionalCheckFailed"))
                         .collect();
                     if receipt_index.is_some_and(|i| failed.get(i).copied().unwrap_or(false)) {
-                        return Err(TxError::Api(ApiError::Conflict(
-                            "a request with this Idempotency-Key is still in progress; retry later".into(),
-                        )));
+                        return Err(TxError::ClaimLost);
                     }
                     if failed.contains(&true) {
-                        return Err(TxError::ConditionFailed(failed));
+                        return Err(TxError::Conditions(failed));
                     }
-                    cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("TransactionConflict"))
+                    reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
                 }
                 Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
                 _ => false,
             };
-            if !conflict {
-                return Err(TxError::Api(super::failure(operation, error)));
+            if !collided {
+                return Err(TxError::Store(failure(operation, error)));
             }
             if attempt >= MAX_ATTEMPTS {
                 tracing::warn!(operation, attempt, "transaction kept colliding with others");
-                return Err(TxError::Api(ApiError::Unavailable));
+                return Err(TxError::Store(StoreError::Unavailable));
             }
             backoff(attempt).await;
         }
@@ -150,15 +165,57 @@ impl Rounds {
     const MAX: u32 = 200;
 
     /// The index of the next round (0 first), after a backoff from the second on.
-    pub async fn next(&mut self) -> Result<u32, ApiError> {
+    pub async fn next(&mut self) -> Result<u32, StoreError> {
         if self.done >= Self::MAX {
             tracing::warn!(rounds = self.done, "read-modify-write never won a round");
-            return Err(ApiError::Unavailable);
+            return Err(StoreError::Unavailable);
         }
         if self.done > 0 {
             backoff(self.done).await;
         }
         self.done += 1;
         Ok(self.done - 1)
+    }
+}
+
+/// What one round of a read-modify-write came to.
+pub enum Round<T> {
+    Done(T),
+    /// The versioned write lost to another writer: read again and re-apply.
+    LostRace,
+}
+
+/// A record whose writes are guarded by a version, which is also its ETag.
+pub trait Versioned {
+    fn version(&self) -> u64;
+}
+
+/// The read-modify-write loop of every versioned update: a record whose ETag does not match
+/// `if_match` is refused (412); otherwise `attempt` writes conditioned on the version of the
+/// record it is given, and after a lost race the record is read again with `reread`. `first`
+/// is a record the caller has just read (it is then not read twice).
+///
+/// The steps are boxed futures rather than async closures so that the handler's future stays
+/// `Send` (rustc cannot yet prove that for async closures borrowing the request).
+pub async fn versioned<'a, R: Versioned, T>(
+    first: Option<R>,
+    if_match: Option<&IfMatch>,
+    reread: impl Fn() -> BoxFuture<'a, Result<R, Error>>,
+    attempt: impl Fn(R) -> BoxFuture<'a, Result<Round<T>, Error>>,
+) -> Result<T, Error> {
+    let mut rounds = Rounds::default();
+    let mut current = first;
+    loop {
+        rounds.next().await?;
+        let record = match current.take() {
+            Some(record) => record,
+            None => reread().await?,
+        };
+        if !etag::allows(if_match, &etag::of_version(record.version())) {
+            return Err(Error::PreconditionFailed);
+        }
+        if let Round::Done(value) = attempt(record).await? {
+            return Ok(value);
+        }
     }
 }

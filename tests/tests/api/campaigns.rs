@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use api_tests::{
-    platform_admin, property_runtime, shared_app, tenant_id, token, walk_pages, TestApp, TestResponse,
+    create_org, platform_admin, property_runtime, shared_app, tenant_id, token, walk_pages, TestApp,
 };
 use futures::future::join_all;
 use http::{Method, StatusCode};
@@ -21,26 +21,8 @@ struct Tenant {
 async fn setup(app: &TestApp) -> Tenant {
     let t = tenant_id();
     let token = token("owner", Some(&t), &["tenant_admin"]);
-    let org = new_org(app, &token, "Org A").await;
+    let org = create_org(app, &token, "Org A").await;
     Tenant { token, org }
-}
-
-async fn new_org(app: &TestApp, token: &str, name: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/organizations",
-            Some(token),
-            Some(&json!({ "name": name })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
-async fn post(app: &TestApp, token: &str, body: Value) -> TestResponse {
-    app.call(Method::POST, "/v1/campaigns", Some(token), Some(&body))
-        .await
 }
 
 async fn create(app: &TestApp, t: &Tenant, body: Value) -> Value {
@@ -48,7 +30,7 @@ async fn create(app: &TestApp, t: &Tenant, body: Value) -> Value {
     if body.get("organization_id").is_none() {
         body["organization_id"] = json!(t.org);
     }
-    let r = post(app, &t.token, body).await;
+    let r = app.post("/v1/campaigns", &t.token, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
 }
@@ -63,12 +45,13 @@ async fn campaign_count(app: &TestApp, token: &str, org: &str) -> i64 {
 async fn p7_p8_p19_create_associates_tenant_defaults_and_full_schema() {
     let app = TestApp::new().await;
     let t = setup(&app).await;
-    let r = post(
-        &app,
-        &t.token,
-        json!({"name": "Spring sale", "organization_id": t.org, "tenant_id": "evil", "id": "x"}),
-    )
-    .await;
+    let r = app
+        .post(
+            "/v1/campaigns",
+            &t.token,
+            json!({"name": "Spring sale", "organization_id": t.org, "tenant_id": "evil", "id": "x"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let c = &r.body;
     let id = c["id"].as_str().unwrap();
@@ -171,7 +154,7 @@ async fn validation_rules_and_nothing_written_on_failure() {
         ),
     ];
     for (body, field) in cases {
-        let r = post(&app, &t.token, body.clone()).await;
+        let r = app.post("/v1/campaigns", &t.token, body.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.body);
         assert_eq!(r.header("content-type"), Some("application/problem+json"), "P25");
         assert!(r.body["errors"][field].is_array(), "{body}: {}", r.body);
@@ -289,12 +272,13 @@ async fn p13_other_tenants_get_404_and_write_nothing() {
     );
     assert_eq!(app.delete(&path, &b.token).await.status, StatusCode::NOT_FOUND);
     // b cannot file a campaign under a's organization either.
-    let r = post(
-        &app,
-        &b.token,
-        json!({"name": "Sneaky", "organization_id": a.org}),
-    )
-    .await;
+    let r = app
+        .post(
+            "/v1/campaigns",
+            &b.token,
+            json!({"name": "Sneaky", "organization_id": a.org}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
         .get(&format!("/v1/campaigns?organization_id={}", a.org), &b.token)
@@ -354,7 +338,7 @@ async fn p5_inactive_tenants_cannot_use_campaign_routes() {
 async fn p14_to_p18_lists_are_newest_first_with_exact_pages() {
     let app = TestApp::new().await;
     let t = setup(&app).await;
-    let other_org = new_org(&app, &t.token, "Org B").await;
+    let other_org = create_org(&app, &t.token, "Org B").await;
     let mut ids = Vec::new();
     for i in 0..25 {
         let org = if i % 5 == 0 {
@@ -501,7 +485,7 @@ async fn walking_pages_while_campaigns_are_created_returns_each_existing_one_onc
         let made = join_all((0..25).map(|i| {
             let body = json!({"name": format!("Existing {chunk}-{i}"), "organization_id": t.org});
             let (app, token) = (&app, &t.token);
-            async move { post(app, token, body).await }
+            async move { app.post("/v1/campaigns", token, body).await }
         }))
         .await;
         for r in made {
@@ -569,12 +553,13 @@ async fn deleting_an_organization_waits_for_its_last_campaign() {
         app.delete(&org_path, &t.token).await.status,
         StatusCode::NO_CONTENT
     );
-    let r = post(
-        &app,
-        &t.token,
-        json!({"name": "Too late", "organization_id": t.org}),
-    )
-    .await;
+    let r = app
+        .post(
+            "/v1/campaigns",
+            &t.token,
+            json!({"name": "Too late", "organization_id": t.org}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -585,7 +570,10 @@ async fn concurrent_create_campaign_and_delete_organization_never_orphan_a_campa
         let t = setup(&app).await;
         let body = json!({"name": format!("Race {round}"), "organization_id": t.org});
         let org_path = format!("/v1/organizations/{}", t.org);
-        let (created, deleted) = tokio::join!(post(&app, &t.token, body), app.delete(&org_path, &t.token));
+        let (created, deleted) = tokio::join!(
+            app.post("/v1/campaigns", &t.token, body),
+            app.delete(&org_path, &t.token)
+        );
         let org_alive = app.get(&org_path, &t.token).await.status == StatusCode::OK;
         let campaigns = walk_pages(&app, "/v1/campaigns", &t.token).await;
         match (created.status, deleted.status) {
@@ -610,20 +598,19 @@ async fn concurrent_create_campaign_and_delete_organization_never_orphan_a_campa
 async fn if_match_prevents_lost_updates() {
     let app = TestApp::new().await;
     let t = setup(&app).await;
-    let r = post(
-        &app,
-        &t.token,
-        json!({"name": "Guarded", "organization_id": t.org}),
-    )
-    .await;
+    let r = app
+        .post(
+            "/v1/campaigns",
+            &t.token,
+            json!({"name": "Guarded", "organization_id": t.org}),
+        )
+        .await;
     let path = format!("/v1/campaigns/{}", r.body["id"].as_str().unwrap());
     let etag = r.header("etag").unwrap().to_owned();
-    let a = json!({"name": "Writer A"}).to_string();
-    let b = json!({"name": "Writer B"}).to_string();
-    let headers = [("if-match", etag.as_str())];
+    let (a, b) = (json!({"name": "Writer A"}), json!({"name": "Writer B"}));
     let (ra, rb) = tokio::join!(
-        app.call_raw(Method::PATCH, &path, Some(&t.token), Some(&a), &headers),
-        app.call_raw(Method::PATCH, &path, Some(&t.token), Some(&b), &headers)
+        app.if_match(Method::PATCH, &path, &t.token, Some(&a), &etag),
+        app.if_match(Method::PATCH, &path, &t.token, Some(&b), &etag)
     );
     let mut statuses = [ra.status, rb.status];
     statuses.sort();
@@ -634,48 +621,20 @@ async fn if_match_prevents_lost_updates() {
     assert_eq!(now.header("etag"), winner.header("etag"));
     assert_ne!(now.header("etag"), Some(etag.as_str()));
     // Stale tags are refused for PUT and DELETE too; a fresh one works.
-    let r = app
-        .call_raw(
-            Method::PUT,
-            &path,
-            Some(&t.token),
-            Some(&a),
-            &[("if-match", &etag)],
-        )
-        .await;
+    let r = app.if_match(Method::PUT, &path, &t.token, Some(&a), &etag).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    assert_eq!(
-        app.call_raw(
-            Method::DELETE,
-            &path,
-            Some(&t.token),
-            None,
-            &[("if-match", &etag)]
-        )
-        .await
-        .status,
-        StatusCode::PRECONDITION_FAILED
-    );
+    let r = app.if_match(Method::DELETE, &path, &t.token, None, &etag).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let fresh = now.header("etag").unwrap().to_owned();
-    assert_eq!(
-        app.call_raw(
-            Method::DELETE,
-            &path,
-            Some(&t.token),
-            None,
-            &[("if-match", &fresh)]
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
+    let r = app.if_match(Method::DELETE, &path, &t.token, None, &fresh).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
 async fn moving_a_campaign_moves_the_counts() {
     let app = TestApp::new().await;
     let t = setup(&app).await;
-    let b = new_org(&app, &t.token, "Org B").await;
+    let b = create_org(&app, &t.token, "Org B").await;
     let c = create(&app, &t, json!({"name": "Mover"})).await;
     let path = format!("/v1/campaigns/{}", c["id"].as_str().unwrap());
     let r = app.patch(&path, &t.token, json!({"organization_id": b})).await;
@@ -838,7 +797,7 @@ proptest! {
         property_runtime().block_on(async {
             let app = shared_app(&PROPERTY_APP).await;
             let t = setup(app).await;
-            let r = post(app, &t.token, json!({"name": name, "organization_id": t.org})).await;
+            let r = app.post("/v1/campaigns", &t.token, json!({"name": name, "organization_id": t.org})).await;
             let len = name.trim().chars().count();
             if len >= 3 {
                 assert_eq!(r.status, StatusCode::CREATED, "{name:?}: {}", r.body);
@@ -858,7 +817,7 @@ proptest! {
             let app = shared_app(&PROPERTY_APP).await;
             let t = setup(app).await;
             let (s, e) = (rfc3339(start.0, start.1), rfc3339(end.0, end.1));
-            let r = post(app, &t.token, json!({"name": "Dated", "organization_id": t.org, "start_time": s, "end_time": e})).await;
+            let r = app.post("/v1/campaigns", &t.token, json!({"name": "Dated", "organization_id": t.org, "start_time": s, "end_time": e})).await;
             if start.0 < end.0 {
                 assert_eq!(r.status, StatusCode::CREATED, "{s} {e}: {}", r.body);
                 let got = r.body["start_time"].as_str().unwrap();
@@ -905,12 +864,12 @@ proptest! {
         property_runtime().block_on(async {
             let app = shared_app(&PROPERTY_APP).await;
             let t = setup(app).await;
-            let orgs = vec![t.org.clone(), new_org(app, &t.token, "Second").await, new_org(app, &t.token, "Third").await];
+            let orgs = vec![t.org.clone(), create_org(app, &t.token, "Second").await, create_org(app, &t.token, "Third").await];
             let mut live: Vec<String> = Vec::new();
             for op in ops {
                 match op {
                     Op::Create(o) => {
-                        let r = post(app, &t.token, json!({"name": "Counted", "organization_id": orgs[o]})).await;
+                        let r = app.post("/v1/campaigns", &t.token, json!({"name": "Counted", "organization_id": orgs[o]})).await;
                         assert_eq!(r.status, StatusCode::CREATED);
                         live.push(r.body["id"].as_str().unwrap().to_owned());
                     }

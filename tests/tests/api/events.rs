@@ -9,10 +9,7 @@ use http::StatusCode;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use local::token::{DEV_CURSOR_SECRET, DEV_JWT_SECRET};
 use serde_json::Value;
-use shared::{
-    http::match_path,
-    routes::{Function, ROUTES},
-};
+use shared::web::router::{table, Function};
 
 /// What each event must produce on a fresh table. A new event file needs an entry here.
 const EXPECTED: &[(&str, u16)] = &[
@@ -58,13 +55,14 @@ fn function_of(event: &Value) -> Function {
     let pattern = route_key
         .strip_prefix("ANY ")
         .expect("the template's routes are ANY");
-    let route = ROUTES
-        .iter()
+    let route = table()
+        .into_iter()
         .find(|r| r.path == pattern)
         .unwrap_or_else(|| panic!("{route_key} is not a route of the API"));
     let raw_path = event["rawPath"].as_str().expect("rawPath");
-    assert!(
-        match_path(route.path, raw_path).is_some(),
+    assert_eq!(
+        Function::serving(raw_path),
+        Some(route.function),
         "rawPath {raw_path} does not match {route_key}"
     );
     route.function

@@ -16,7 +16,7 @@ use api_tests::{
 use http::StatusCode;
 use local::dynamo_proxy::{DynamoProxy, Mode};
 use serde_json::json;
-use shared::error::ApiError;
+use shared::store::StoreError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Short SDK timeouts, so a stalled table is found out in well under a second per call.
@@ -155,7 +155,7 @@ fn lose_the_first_answer_of(operation: &'static str) -> (Settings, Arc<AtomicUsi
     let seen = Arc::clone(&fired);
     let settings = Settings {
         after_commit: Some(Arc::new(move |op| {
-            (op == operation && seen.fetch_add(1, Ordering::SeqCst) == 0).then_some(ApiError::Unavailable)
+            (op == operation && seen.fetch_add(1, Ordering::SeqCst) == 0).then_some(StoreError::Unavailable)
         })),
         ..Default::default()
     };

@@ -40,17 +40,24 @@ async fn forged_burst(app: &TestApp, tenant: &str, n: usize) -> Vec<(api_tests::
     .await
 }
 
+/// An app whose key cache holds the issuer's keys, after one request with `key`, and the
+/// tenant of that request.
+async fn warmed_up(server: &JwksServer, key: &SigningKey) -> (TestApp, String) {
+    let app = jwks_app(server, |_| {}).await;
+    let t = api_tests::tenant_id();
+    assert_eq!(
+        app.get("/v1/tenant", &signed(key, &t)).await.status,
+        StatusCode::OK
+    );
+    (app, t)
+}
+
 #[tokio::test]
 async fn forged_kids_against_a_failing_issuer_make_one_download_and_answer_at_once() {
     for failure in [JwksMode::Fail, JwksMode::Refuse] {
         let known = SigningKey::ec("known");
         let server = JwksServer::start(keys::jwks(&[&known]));
-        let app = jwks_app(&server, |_| {}).await;
-        let t = api_tests::tenant_id();
-        assert_eq!(
-            app.get("/v1/tenant", &signed(&known, &t)).await.status,
-            StatusCode::OK
-        );
+        let (app, t) = warmed_up(&server, &known).await;
         assert_eq!(server.hits(), 1);
 
         server.set_mode(failure);
@@ -124,12 +131,7 @@ async fn without_any_key_set_a_failing_issuer_is_503_never_500() {
 async fn a_hanging_issuer_holds_up_only_the_request_that_asked() {
     let known = SigningKey::ec("known");
     let server = JwksServer::start(keys::jwks(&[&known]));
-    let app = jwks_app(&server, |_| {}).await;
-    let t = api_tests::tenant_id();
-    assert_eq!(
-        app.get("/v1/tenant", &signed(&known, &t)).await.status,
-        StatusCode::OK
-    );
+    let (app, t) = warmed_up(&server, &known).await;
     server.set_mode(JwksMode::Hang);
     app.clock.advance(Duration::from_secs(11));
     let burst = forged_burst(&app, &t, 5).await;

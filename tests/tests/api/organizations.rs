@@ -4,7 +4,7 @@ use api_tests::{tenant_admin, tenant_id, token, walk_pages, TestApp};
 use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::organizations::counter_update;
+use shared::store::counters::{org_counters, OrgCounts};
 
 async fn create(app: &TestApp, token: &str, body: Value) -> api_tests::TestResponse {
     app.call(Method::POST, "/v1/organizations", Some(token), Some(&body))
@@ -283,33 +283,19 @@ async fn patch_and_put_are_partial_null_clears_and_if_match_guards() {
     assert_eq!(r.body["billing_email"], "b@acme.com");
     assert_eq!(r.body["metadata"], json!({"a": 1}));
 
-    let stale = json!({"name": "Stale"}).to_string();
+    let stale = json!({"name": "Stale"});
     let r = app
-        .call_raw(
-            Method::PATCH,
-            &path,
-            Some(&admin),
-            Some(&stale),
-            &[("if-match", &etag)],
-        )
+        .if_match(Method::PATCH, &path, &admin, Some(&stale), &etag)
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(r.code(), "precondition_failed");
-    let r = app
-        .call_raw(Method::DELETE, &path, Some(&admin), None, &[("if-match", &etag)])
-        .await;
+    let r = app.if_match(Method::DELETE, &path, &admin, None, &etag).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let current = app.get(&path, &admin).await;
     assert_eq!(current.body["name"], "Acme");
     let tag = current.header("etag").unwrap().to_owned();
     let r = app
-        .call_raw(
-            Method::PATCH,
-            &path,
-            Some(&admin),
-            Some(&stale),
-            &[("if-match", &tag)],
-        )
+        .if_match(Method::PATCH, &path, &admin, Some(&stale), &tag)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "Stale");
@@ -380,7 +366,7 @@ async fn deleting_an_organization_with_campaigns_is_refused_until_they_are_gone(
         .to_owned();
     let store = &app.app.store;
     // The counter write campaigns use when they are created and deleted.
-    let bump = |n| counter_update(store.table(), &t, &id, 0, 0, n).unwrap();
+    let bump = |n| org_counters(store.table(), &t, &id, OrgCounts::campaigns(n)).unwrap();
     store.transact("test", vec![bump(2)], None).await.unwrap();
     let path = format!("/v1/organizations/{id}");
     let r = app.delete(&path, &admin).await;

@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::{
-    error::ApiError,
-    pagination::{scope, ListQuery, PageParams},
-    store::keys::TABLE,
+    error::Error,
+    pagination::{scope, PageParams},
+    store::{from_item, keys::TABLE, pages::ListQuery},
 };
 
 async fn provision(app: &TestApp, count: usize) -> Vec<String> {
@@ -296,7 +296,7 @@ proptest! {
             let mut params = PageParams { limit, cursor: None };
             let mut b_cursor_checked = false;
             loop {
-                let page = store.query_page::<Probe>(&probe_list(&a), &params, signer).await.unwrap();
+                let page = store.query_page::<Probe>(&probe_list(&a), &params, signer, from_item).await.unwrap();
                 assert!(page.data.len() <= limit);
                 if page.has_more {
                     assert_eq!(page.data.len(), limit);
@@ -305,8 +305,8 @@ proptest! {
                 match page.next_cursor {
                     Some(c) => {
                         let foreign = PageParams { limit, cursor: Some(c.clone()) };
-                        let err = store.query_page::<Probe>(&probe_list(&b), &foreign, signer).await.unwrap_err();
-                        assert!(matches!(err, ApiError::Validation(ref e) if e.contains_key("cursor")));
+                        let err = store.query_page::<Probe>(&probe_list(&b), &foreign, signer, from_item).await.unwrap_err();
+                        assert!(matches!(err, Error::Invalid(ref e) if e.contains_key("cursor")));
                         b_cursor_checked = true;
                         params.cursor = Some(c);
                     }
@@ -340,8 +340,8 @@ async fn a_validly_signed_cursor_cannot_point_into_another_tenant() {
     let err = app
         .app
         .store
-        .query_page::<Probe>(&probe_list(&b), &params, &app.app.cursors)
+        .query_page::<Probe>(&probe_list(&b), &params, &app.app.cursors, from_item)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Validation(_)));
+    assert!(matches!(err, Error::Invalid(_)));
 }

@@ -122,9 +122,9 @@ async fn the_tenant_cache_is_bounded_in_time() {
         .store
         .update_tenant(
             &t,
-            &shared::tenancy::TenantChanges {
+            &shared::tenants::TenantChanges {
                 name: None,
-                status: Some(shared::tenancy::TenantStatus::Suspended),
+                status: Some(shared::tenants::TenantStatus::Suspended),
             },
         )
         .await

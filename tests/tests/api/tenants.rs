@@ -220,12 +220,12 @@ async fn a_function_serves_only_its_own_routes() {
         .body(lambda_http::Body::Empty)
         .unwrap();
     // There is no other function yet; a path outside the route table is a 404 for it too.
-    let r = shared::app::handle(&app.app, Some(shared::Function::Tenants), request).await;
+    let r = shared::web::handle(&app.app, shared::Function::Tenants.router(), request).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let request = http::Request::builder()
         .uri("/v1/organizations")
         .body(lambda_http::Body::Empty)
         .unwrap();
-    let r = shared::app::handle(&app.app, Some(shared::Function::Tenants), request).await;
+    let r = shared::web::handle(&app.app, shared::Function::Tenants.router(), request).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

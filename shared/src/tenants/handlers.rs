@@ -1,63 +1,59 @@
 //! `/v1/tenant` (the caller's own tenant) and `/v1/tenants` (platform administration).
 
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::Value;
 
+use super::{TenantChanges, TenantStatus, NAME_MAX};
 use crate::{
-    app::Ctx,
     auth::is_valid_tenant_id,
-    error::{ApiError, Violations},
-    http::{json_object, json_response, no_content, Query},
-    pagination::PageParams,
-    tenancy::{TenantChanges, TenantStatus},
+    error::Violations,
+    route,
+    store::Read,
     validate::{known_fields, trimmed_string},
+    web::{
+        response::{json, no_content},
+        router::Gate,
+        ApiError, Ctx, Reply, Route,
+    },
 };
 
-const NAME_MAX: usize = 200;
+pub const ROUTES: &[Route] = &[
+    route!(GET "/v1/tenant" => get_own),
+    route!(PATCH "/v1/tenant" => update_own),
+    route!(GET "/v1/tenants" => list, Gate::Caller),
+    route!(GET "/v1/tenants/{id}" => get, Gate::Caller),
+    route!(PATCH "/v1/tenants/{id}" => update, Gate::Caller),
+    route!(DELETE "/v1/tenants/{id}" => delete, Gate::Caller),
+];
 
-pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    match (cx.matched.route.path, cx.matched.method.as_str()) {
-        ("/v1/tenant", "GET") => get_own(cx).await,
-        ("/v1/tenant", "PATCH") => update_own(cx).await,
-        ("/v1/tenants", "GET") => list(cx).await,
-        ("/v1/tenants/{id}", "GET") => get(cx).await,
-        ("/v1/tenants/{id}", "PATCH") => update(cx).await,
-        ("/v1/tenants/{id}", "DELETE") => delete(cx).await,
-        _ => Err(ApiError::NotFound),
-    }
+async fn get_own(cx: &Ctx<'_>) -> Reply {
+    json(StatusCode::OK, cx.tenant_record()?)
 }
 
-async fn get_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let tenant = cx.active_tenant().await?;
-    json_response(StatusCode::OK, &tenant)
-}
-
-async fn update_own(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let tenant = cx.active_tenant().await?;
+async fn update_own(cx: &Ctx<'_>) -> Reply {
+    let tenant = cx.tenant_record()?;
     if !cx.principal.is_tenant_admin() {
         return Err(ApiError::Forbidden(
             "renaming the tenant needs the tenant_admin role".into(),
         ));
     }
-    let body = known_fields(json_object(cx.req)?, &["name"], &["status", "deleted_at"])?;
+    let body = known_fields(cx.body()?, &["name"], &["status", "deleted_at"])?;
     let mut violations = Violations::default();
     let name = body
         .get("name")
         .and_then(|v| trimmed_string(&mut violations, "name", v, 1, NAME_MAX));
     violations.into_result()?;
     if name.is_none() {
-        return json_response(StatusCode::OK, &tenant);
+        return json(StatusCode::OK, tenant);
     }
     let changes = TenantChanges { name, status: None };
     let updated = cx
-        .app
-        .store
+        .store()
         .update_tenant(&tenant.id, &changes)
         .await?
         .ok_or(ApiError::NotFound)?;
     cx.app.tenants.remember(&updated);
-    json_response(StatusCode::OK, &updated)
+    json(StatusCode::OK, &updated)
 }
 
 fn require_platform_admin(cx: &Ctx<'_>) -> Result<(), ApiError> {
@@ -70,9 +66,9 @@ fn require_platform_admin(cx: &Ctx<'_>) -> Result<(), ApiError> {
     }
 }
 
-/// A path id that cannot be a tenant id is simply not found.
+/// The tenant id in the path; one that cannot be a tenant id is simply not found.
 fn path_tenant_id<'a>(cx: &'a Ctx<'_>) -> Result<&'a str, ApiError> {
-    let id = cx.param(0);
+    let id = cx.param("id");
     if is_valid_tenant_id(id) {
         Ok(id)
     } else {
@@ -80,11 +76,11 @@ fn path_tenant_id<'a>(cx: &'a Ctx<'_>) -> Result<&'a str, ApiError> {
     }
 }
 
-async fn list(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+async fn list(cx: &Ctx<'_>) -> Reply {
     require_platform_admin(cx)?;
-    let query = Query::from_request(cx.req)?;
+    let query = cx.query()?;
     query.only(&["limit", "cursor", "status"])?;
-    let params = PageParams::from_query(&query)?;
+    let params = query.page()?;
     let status = match query.get("status") {
         None => None,
         Some(raw) => Some(
@@ -92,30 +88,25 @@ async fn list(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
                 .ok_or_else(|| ApiError::field("status", "must be one of active, suspended, deleted"))?,
         ),
     };
-    let page = cx
-        .app
-        .store
-        .list_tenants(status, &params, &cx.app.cursors)
-        .await?;
-    json_response(StatusCode::OK, &page)
+    let page = cx.store().list_tenants(status, &params, &cx.app.cursors).await?;
+    json(StatusCode::OK, &page)
 }
 
-async fn get(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+async fn get(cx: &Ctx<'_>) -> Reply {
     require_platform_admin(cx)?;
     let id = path_tenant_id(cx)?;
     let tenant = cx
-        .app
-        .store
-        .get_tenant(id, true)
+        .store()
+        .get_tenant(id, Read::Strong)
         .await?
         .ok_or(ApiError::NotFound)?;
-    json_response(StatusCode::OK, &tenant)
+    json(StatusCode::OK, &tenant)
 }
 
-async fn update(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+async fn update(cx: &Ctx<'_>) -> Reply {
     require_platform_admin(cx)?;
     let id = path_tenant_id(cx)?;
-    let body = known_fields(json_object(cx.req)?, &["name", "status"], &["deleted_at"])?;
+    let body = known_fields(cx.body()?, &["name", "status"], &["deleted_at"])?;
     let mut violations = Violations::default();
     let name = body
         .get("name")
@@ -136,19 +127,19 @@ async fn update(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     violations.into_result()?;
     let changes = TenantChanges { name, status };
     let updated = if changes == TenantChanges::default() {
-        cx.app.store.get_tenant(id, true).await?
+        cx.store().get_tenant(id, Read::Strong).await?
     } else {
-        cx.app.store.update_tenant(id, &changes).await?
+        cx.store().update_tenant(id, &changes).await?
     }
     .ok_or(ApiError::NotFound)?;
     cx.app.tenants.forget(id);
-    json_response(StatusCode::OK, &updated)
+    json(StatusCode::OK, &updated)
 }
 
-async fn delete(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+async fn delete(cx: &Ctx<'_>) -> Reply {
     require_platform_admin(cx)?;
     let id = path_tenant_id(cx)?;
-    if !cx.app.store.soft_delete_tenant(id).await? {
+    if !cx.store().soft_delete_tenant(id).await? {
         return Err(ApiError::NotFound);
     }
     cx.app.tenants.forget(id);

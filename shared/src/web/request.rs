@@ -1,13 +1,18 @@
-//! Request parsing and response building shared by every handler.
+//! Reading a request: its id, its route path, its JSON body, its query and its preconditions.
+//! Everything a client can send wrongly is answered here with a 400 or 422, before a handler runs.
 
 use std::collections::BTreeMap;
 
-use http::{header, HeaderValue, StatusCode};
-use lambda_http::{request::RequestContext, Body, Request, RequestExt, Response};
-use serde::Serialize;
+use http::header::IF_MATCH;
+use lambda_http::{request::RequestContext, Request, RequestExt};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use super::ApiError;
+use crate::{
+    error::Violations,
+    etag::IfMatch,
+    pagination::{PageParams, DEFAULT_LIMIT, MAX_LIMIT},
+};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -19,12 +24,6 @@ pub fn request_id(req: &Request) -> String {
         }
     }
     uuid::Uuid::now_v7().to_string()
-}
-
-pub fn set_request_id(response: &mut Response<Body>, request_id: &str) {
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
 }
 
 /// The request path without an API Gateway stage prefix (`/prod/v1/...` → `/v1/...`).
@@ -44,43 +43,38 @@ pub fn route_path(req: &Request) -> String {
     path.to_owned()
 }
 
-/// A JSON response; a value that fails to serialise is logged and becomes a problem 500.
-pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
-    let body = serde_json::to_string(value).map_err(|error| {
-        tracing::error!(%error, "response serialisation failed");
-        ApiError::Internal
-    })?;
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(response)
-}
-
-pub fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
 /// The body as a JSON object; anything else is a 400, as the contract says.
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
+    let not_an_object = || ApiError::BadRequest("the request body must be a JSON object".into());
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        ));
+        return Err(not_an_object());
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        )),
+        Ok(_) => Err(not_an_object()),
         Err(e) => Err(ApiError::BadRequest(format!(
             "the request body is not valid JSON: {e}"
         ))),
     }
+}
+
+/// The request's precondition, all `If-Match` lines together; `None` without one. A line that
+/// is not text matches nothing, so the precondition is never silently dropped.
+pub fn if_match(req: &Request) -> Option<IfMatch> {
+    let mut lines = req.headers().get_all(IF_MATCH).iter().peekable();
+    lines.peek()?;
+    let mut joined = String::new();
+    for line in lines {
+        let Ok(text) = line.to_str() else {
+            return Some(IfMatch::Unreadable);
+        };
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(text);
+    }
+    Some(IfMatch::parse(&joined))
 }
 
 /// Query parameters, parsed strictly: a repeated name or broken percent-encoding is a 400.
@@ -96,8 +90,8 @@ impl Query {
         let mut params = BTreeMap::new();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = decode_component(name)?;
-            let value = decode_component(value)?;
+            let name = percent_decode(name)?;
+            let value = percent_decode(value)?;
             if params.insert(name.clone(), value).is_some() {
                 return Err(ApiError::BadRequest(format!(
                     "query parameter `{name}` is given more than once"
@@ -113,17 +107,40 @@ impl Query {
 
     /// Rejects parameters the route does not know, so a misspelt filter is not silently ignored.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        let mut violations = crate::error::Violations::default();
+        let mut violations = Violations::default();
         for name in self.0.keys() {
             if !known.contains(&name.as_str()) {
                 violations.add(name, "unknown query parameter");
             }
         }
-        violations.into_result()
+        Ok(violations.into_result()?)
+    }
+
+    /// `limit` (default 50, capped at 100; zero, negatives and non-numbers are a 422) and
+    /// `cursor` (non-empty).
+    pub fn page(&self) -> Result<PageParams, ApiError> {
+        let not_positive = || ApiError::field("limit", "must be a positive integer");
+        let limit = match self.get("limit").map(str::trim) {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+                Ok(_) => return Err(not_positive()),
+                // All digits but too large for an i64: as large as a page gets.
+                Err(_) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => MAX_LIMIT,
+                Err(_) => return Err(not_positive()),
+            },
+        };
+        let cursor = match self.get("cursor") {
+            None => None,
+            Some("") => return Err(ApiError::field("cursor", "must not be empty")),
+            Some(c) => Some(c.to_owned()),
+        };
+        Ok(PageParams { limit, cursor })
     }
 }
 
-fn decode_component(raw: &str) -> Result<String, ApiError> {
+/// Decodes `%XX` escapes and `+`; the result must be UTF-8.
+pub fn percent_decode(raw: &str) -> Result<String, ApiError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -148,62 +165,10 @@ fn decode_component(raw: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| ApiError::BadRequest("the query string is not valid UTF-8".into()))
 }
 
-/// Matches `/v1/tenants/{id}`-style patterns; returns the captured segments in order.
-pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-    let mut pattern_parts = pattern.split('/');
-    let mut path_parts = path.split('/');
-    let mut captures = Vec::new();
-    loop {
-        match (pattern_parts.next(), path_parts.next()) {
-            (None, None) => return Some(captures),
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') => {
-                if s.is_empty() {
-                    return None;
-                }
-                captures.push(decode_component(&s.replace('+', "%2B")).ok()?);
-            }
-            (Some(p), Some(s)) if p == s => {}
-            _ => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_match_with_captures() {
-        assert_eq!(
-            match_path("/v1/tenants/{id}", "/v1/tenants/acme"),
-            Some(vec!["acme".into()])
-        );
-        assert_eq!(
-            match_path("/v1/tenants/{id}", "/v1/tenants/acme/"),
-            Some(vec!["acme".into()])
-        );
-        assert_eq!(match_path("/v1/tenants/{id}", "/v1/tenants/"), None);
-        assert_eq!(match_path("/v1/tenants/{id}", "/v1/tenants"), None);
-        assert_eq!(match_path("/v1/tenant", "/v1/tenant"), Some(vec![]));
-        assert_eq!(match_path("/v1/tenant", "/v1/tenants"), None);
-        assert_eq!(
-            match_path("/v1/users/{id}/organizations", "/v1/users/a%7Cb/organizations"),
-            Some(vec!["a|b".into()])
-        );
-    }
-
-    #[test]
-    fn a_value_that_cannot_be_serialised_is_a_problem_500() {
-        // JSON object keys must be strings; a map keyed by pairs cannot be written.
-        let unserialisable: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
-        assert!(matches!(
-            json_response(StatusCode::OK, &unserialisable),
-            Err(ApiError::Internal)
-        ));
-        let ok = json_response(StatusCode::CREATED, &serde_json::json!({"a": 1})).unwrap();
-        assert_eq!(ok.status(), StatusCode::CREATED);
-    }
+    use http::HeaderValue;
 
     #[test]
     fn query_is_strict() {
@@ -218,5 +183,44 @@ mod tests {
         assert!(matches!(Query::parse("limit=%ff"), Err(ApiError::BadRequest(_))));
         assert!(matches!(q.only(&["limit"]), Err(ApiError::Validation(_))));
         assert!(q.only(&["limit", "status", "cursor"]).is_ok());
+    }
+
+    #[test]
+    fn limit_rules() {
+        let p = |q: &str| Query::parse(q).unwrap().page();
+        assert_eq!(p("").unwrap().limit, 50);
+        assert_eq!(p("limit=7").unwrap().limit, 7);
+        assert_eq!(p("limit=100").unwrap().limit, 100);
+        assert_eq!(p("limit=101").unwrap().limit, 100);
+        assert_eq!(p("limit=99999999999999999999999").unwrap().limit, 100);
+        for bad in [
+            "limit=0",
+            "limit=-1",
+            "limit=abc",
+            "limit=",
+            "limit=1.5",
+            "cursor=",
+        ] {
+            assert!(matches!(p(bad), Err(ApiError::Validation(_))), "{bad}");
+        }
+    }
+
+    fn request_with_if_match(values: &[&[u8]]) -> Request {
+        let mut builder = http::Request::builder().uri("/v1/campaigns/x");
+        for value in values {
+            builder = builder.header(IF_MATCH, HeaderValue::from_bytes(value).unwrap());
+        }
+        builder.body(lambda_http::Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn if_match_lines_combine_and_unreadable_ones_match_nothing() {
+        let combined = if_match(&request_with_if_match(&[b"\"1\"", b"\"3\""])).unwrap();
+        assert!(combined.matches("\"3\""));
+        assert_eq!(
+            if_match(&request_with_if_match(&[b"\"\xe9\""])),
+            Some(IfMatch::Unreadable)
+        );
+        assert_eq!(if_match(&request_with_if_match(&[])), None);
     }
 }

@@ -1,24 +1,29 @@
 //! Organization members and a user's organizations.
 
 use http::{header, StatusCode};
-use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use super::{addressed_org, with_header, Authority};
+use super::{Authority, MemberStatus, Membership, Role, ANY_MEMBER, MANAGERS, OWNERS};
 use crate::{
-    app::Ctx,
-    error::{ApiError, Violations},
-    http::{json_object, json_response, no_content, Query},
-    memberships::{MemberStatus, Membership, Role},
-    organizations::is_email,
-    pagination::PageParams,
-    store::time,
-    validate::known_fields,
+    error::Violations,
+    route, time,
+    validate::{is_email, is_user_id, known_fields},
+    web::{
+        response::{json, no_content, with_header},
+        ApiError, Ctx, Reply, Route,
+    },
 };
 
-const MANAGERS: [Role; 2] = [Role::Owner, Role::Admin];
-const OWNERS: [Role; 1] = [Role::Owner];
-const ANY_MEMBER: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
+pub const ROUTES: &[Route] = &[
+    route!(GET "/v1/organizations/{id}/members" => list),
+    route!(POST "/v1/organizations/{id}/members" => invite),
+    route!(GET "/v1/organizations/{id}/members/{user_id}" => get),
+    route!(PATCH "/v1/organizations/{id}/members/{user_id}" => change_role),
+    route!(DELETE "/v1/organizations/{id}/members/{user_id}" => remove),
+    route!(POST "/v1/organizations/{id}/members/{user_id}/accept" => accept),
+    route!(GET "/v1/users/{user_id}/organizations" => user_orgs),
+];
+
 const MEMBERSHIP_READ_ONLY: &[&str] = &[
     "organization_id",
     "user_id",
@@ -28,41 +33,19 @@ const MEMBERSHIP_READ_ONLY: &[&str] = &[
     "last_active_at",
 ];
 
-pub async fn dispatch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let tenant = cx.active_tenant().await?;
-    let tenant = tenant.id.as_str();
-    match (cx.matched.route.path, cx.matched.method.as_str()) {
-        ("/v1/organizations/{id}/members", "POST") => invite(cx, tenant).await,
-        ("/v1/organizations/{id}/members", "GET") => list(cx, tenant).await,
-        ("/v1/organizations/{id}/members/{user_id}", "GET") => get(cx, tenant).await,
-        ("/v1/organizations/{id}/members/{user_id}", "PATCH") => change_role(cx, tenant).await,
-        ("/v1/organizations/{id}/members/{user_id}", "DELETE") => remove(cx, tenant).await,
-        ("/v1/organizations/{id}/members/{user_id}/accept", "POST") => accept(cx, tenant).await,
-        ("/v1/users/{user_id}/organizations", "GET") => user_orgs(cx, tenant).await,
-        _ => Err(ApiError::NotFound),
-    }
+/// The live organization the path names, and the caller's tenant.
+async fn addressed_org<'a>(cx: &'a Ctx<'_>) -> Result<(&'a str, String), ApiError> {
+    let tenant = cx.tenant()?;
+    Ok((tenant, cx.store().live_org(tenant, cx.param("id")).await?.org.id))
 }
 
-/// User ids come from tokens (`sub`): any non-empty text without control characters.
-pub fn is_valid_user_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 255 && !id.chars().any(char::is_control)
-}
-
-fn member_response(status: StatusCode, m: &Membership) -> Result<Response<Body>, ApiError> {
-    json_response(status, m)
-}
-
-async fn live_org(cx: &Ctx<'_>, tenant: &str) -> Result<String, ApiError> {
-    Ok(addressed_org(cx, tenant).await?.org.id)
-}
-
-async fn target(cx: &Ctx<'_>, tenant: &str, org_id: &str) -> Result<Membership, ApiError> {
-    let user_id = cx.param(1);
-    if !is_valid_user_id(user_id) {
+/// The membership the path names; 404 when there is none.
+async fn addressed_member(cx: &Ctx<'_>, tenant: &str, org_id: &str) -> Result<Membership, ApiError> {
+    let user_id = cx.param("user_id");
+    if !is_user_id(user_id) {
         return Err(ApiError::NotFound);
     }
-    cx.app
-        .store
+    cx.store()
         .get_membership(tenant, org_id, user_id)
         .await?
         .ok_or(ApiError::NotFound)
@@ -82,12 +65,22 @@ fn parse_role(v: &mut Violations, value: Option<&Value>) -> Option<Role> {
     }
 }
 
-async fn invite(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    let authority = Authority::of(cx, tenant, &org_id).await?;
+/// A path segment with everything but unreserved characters percent-encoded.
+fn encode_segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn invite(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    let authority = Authority::of(cx.store(), &cx.principal, tenant, &org_id).await?;
     authority.require(&MANAGERS, "inviting members")?;
     let body = known_fields(
-        json_object(cx.req)?,
+        cx.body()?,
         &["user_id", "role", "email"],
         &[
             "organization_id",
@@ -98,7 +91,7 @@ async fn invite(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     )?;
     let mut v = Violations::default();
     let user_id = match body.get("user_id") {
-        Some(Value::String(u)) if is_valid_user_id(u) => Some(u.clone()),
+        Some(Value::String(u)) if is_user_id(u) => Some(u.clone()),
         Some(_) => {
             v.add("user_id", "must be a non-empty string of at most 255 characters");
             None
@@ -141,38 +134,25 @@ async fn invite(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
     };
     let location = format!("/v1/organizations/{org_id}/members/{}", encode_segment(&user_id));
     let response = with_header(
-        member_response(StatusCode::CREATED, &membership)?,
+        json(StatusCode::CREATED, &membership)?,
         header::LOCATION,
         &location,
     );
-    cx.app
-        .store
-        .invite(
-            &membership,
-            authority.check(cx, tenant, &org_id, allowed),
-            cx.receipt(&response)?,
-        )
+    let actor = authority.check(cx.store(), &cx.principal, tenant, &org_id, allowed)?;
+    cx.store()
+        .invite(&membership, actor, cx.receipt(&response)?)
         .await?;
     Ok(response)
 }
 
-fn encode_segment(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    Authority::of(cx, tenant, &org_id)
+async fn list(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    Authority::of(cx.store(), &cx.principal, tenant, &org_id)
         .await?
         .require(&ANY_MEMBER, "listing members")?;
-    let query = Query::from_request(cx.req)?;
+    let query = cx.query()?;
     query.only(&["limit", "cursor", "role", "status"])?;
-    let params = PageParams::from_query(&query)?;
+    let params = query.page()?;
     let mut v = Violations::default();
     let role = query.get("role").and_then(|r| {
         Role::parse(r).or_else(|| {
@@ -188,28 +168,26 @@ async fn list(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
     });
     v.into_result()?;
     let page = cx
-        .app
-        .store
+        .store()
         .list_members(tenant, &org_id, role, status, &params, &cx.app.cursors)
         .await?;
-    json_response(StatusCode::OK, &page)
+    json(StatusCode::OK, &page)
 }
 
-async fn get(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    Authority::of(cx, tenant, &org_id)
+async fn get(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    Authority::of(cx.store(), &cx.principal, tenant, &org_id)
         .await?
         .require(&ANY_MEMBER, "reading members")?;
-    let membership = target(cx, tenant, &org_id).await?;
-    member_response(StatusCode::OK, &membership)
+    json(StatusCode::OK, &addressed_member(cx, tenant, &org_id).await?)
 }
 
-async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    let authority = Authority::of(cx, tenant, &org_id).await?;
+async fn change_role(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    let authority = Authority::of(cx.store(), &cx.principal, tenant, &org_id).await?;
     authority.require(&MANAGERS, "changing roles")?;
-    let current = target(cx, tenant, &org_id).await?;
-    let body = known_fields(json_object(cx.req)?, &["role"], MEMBERSHIP_READ_ONLY)?;
+    let current = addressed_member(cx, tenant, &org_id).await?;
+    let body = known_fields(cx.body()?, &["role"], MEMBERSHIP_READ_ONLY)?;
     let mut v = Violations::default();
     let role = parse_role(&mut v, body.get("role"));
     if body.get("role").is_some_and(Value::is_null) {
@@ -217,7 +195,7 @@ async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiEr
     }
     v.into_result()?;
     let Some(role) = role.filter(|r| *r != current.role) else {
-        return member_response(StatusCode::OK, &current);
+        return json(StatusCode::OK, &current);
     };
     // Owner is granted and taken away only by owners (or tenant admins).
     let allowed: &[Role] = if role == Role::Owner || current.role == Role::Owner {
@@ -232,48 +210,47 @@ async fn change_role(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiEr
         ..current.clone()
     };
     // A member acting on their own membership is already guarded by the membership's condition.
-    let check = if current.user_id == cx.principal.sub {
+    let actor = if current.user_id == cx.principal.sub {
         None
     } else {
-        authority.check(cx, tenant, &org_id, allowed)
+        authority.check(cx.store(), &cx.principal, tenant, &org_id, allowed)?
     };
-    cx.app
-        .store
-        .replace_membership(&current, &next, check, None)
+    cx.store()
+        .replace_membership(&current, &next, actor, None)
         .await?;
-    member_response(StatusCode::OK, &next)
+    json(StatusCode::OK, &next)
 }
 
-async fn remove(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    let current = target(cx, tenant, &org_id).await?;
+async fn remove(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    let current = addressed_member(cx, tenant, &org_id).await?;
     let leaving = current.user_id == cx.principal.sub;
-    let check = if leaving {
+    let actor = if leaving {
         None
     } else {
-        let authority = Authority::of(cx, tenant, &org_id).await?;
+        let authority = Authority::of(cx.store(), &cx.principal, tenant, &org_id).await?;
         let allowed: &[Role] = if current.role == Role::Owner {
             &OWNERS
         } else {
             &MANAGERS
         };
         authority.require(allowed, "removing this member")?;
-        authority.check(cx, tenant, &org_id, allowed)
+        authority.check(cx.store(), &cx.principal, tenant, &org_id, allowed)?
     };
-    cx.app.store.remove_membership(&current, check).await?;
+    cx.store().remove_membership(&current, actor).await?;
     Ok(no_content())
 }
 
-async fn accept(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let org_id = live_org(cx, tenant).await?;
-    if cx.param(1) != cx.principal.sub {
+async fn accept(cx: &Ctx<'_>) -> Reply {
+    let (tenant, org_id) = addressed_org(cx).await?;
+    if cx.param("user_id") != cx.principal.sub {
         return Err(ApiError::Forbidden(
             "only the invited user can accept an invitation".into(),
         ));
     }
-    let current = target(cx, tenant, &org_id).await?;
+    let current = addressed_member(cx, tenant, &org_id).await?;
     if current.status == MemberStatus::Active {
-        return member_response(StatusCode::OK, &current);
+        return json(StatusCode::OK, &current);
     }
     let now = time::now().max(current.updated_at);
     let next = Membership {
@@ -283,22 +260,22 @@ async fn accept(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> 
         updated_at: now,
         ..current.clone()
     };
-    let response = member_response(StatusCode::OK, &next)?;
-    cx.app
-        .store
+    let response = json(StatusCode::OK, &next)?;
+    cx.store()
         .replace_membership(&current, &next, None, cx.receipt(&response)?)
         .await?;
     Ok(response)
 }
 
-async fn user_orgs(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiError> {
-    let raw = cx.param(0);
+async fn user_orgs(cx: &Ctx<'_>) -> Reply {
+    let tenant = cx.tenant()?;
+    let raw = cx.param("user_id");
     let user_id = if raw == "me" {
         cx.principal.sub.as_str()
     } else {
         raw
     };
-    if !is_valid_user_id(user_id) {
+    if !is_user_id(user_id) {
         return Err(ApiError::NotFound);
     }
     if user_id != cx.principal.sub && !cx.principal.is_tenant_admin() {
@@ -306,13 +283,12 @@ async fn user_orgs(cx: &Ctx<'_>, tenant: &str) -> Result<Response<Body>, ApiErro
             "only the user themself or a tenant_admin may list this".into(),
         ));
     }
-    let query = Query::from_request(cx.req)?;
+    let query = cx.query()?;
     query.only(&["limit", "cursor"])?;
-    let params = PageParams::from_query(&query)?;
+    let params = query.page()?;
     let page = cx
-        .app
-        .store
+        .store()
         .list_user_orgs(tenant, user_id, &params, &cx.app.cursors)
         .await?;
-    json_response(StatusCode::OK, &page)
+    json(StatusCode::OK, &page)
 }

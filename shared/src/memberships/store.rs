@@ -1,103 +1,29 @@
-//! Memberships: a user's role and status in one organization, and their storage.
-//!
-//! Every write that changes who belongs to an organization changes its counters in the same
-//! transaction: `member_count` (invited and active memberships) and the internal
-//! `owner_count` (active owners), whose condition `owner_count > 1` on every owner removal
-//! enforces the last-owner rule even when two owners demote each other at the same moment.
+//! Membership items: `<tenant>#ORG#<org>#MEMBERS` / user id, with five index entries: the
+//! organization's members newest first (GSI1), by role (GSI2), by status (GSI3), by both
+//! (GSI4), and the user's organizations (GSI5).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
-use serde::{Deserialize, Serialize};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
+use serde::Serialize;
 
+use super::{already_member, changed, last_owner, MemberStatus, Membership, Role, UserOrganization};
 use crate::{
-    error::ApiError,
-    organizations::{counter_update, OrgRecord},
-    pagination::{self, CursorSigner, ListQuery, Page, PageParams},
+    error::{Error, Result},
+    organizations::{role_lost, OrgRecord},
+    pagination::{self, CursorSigner, Page, PageParams},
     store::{
-        self,
+        conditional,
+        counters::{org_counters, OrgCounts},
+        from_item,
         keys::{self, GSI1, GSI2, GSI3, GSI4, GSI5},
-        time::{self, Timestamp},
-        tx::{self, built, TxError},
-        Item, Store,
+        pages::ListQuery,
+        s, to_item,
+        tx::{self, TxError},
+        Item, Read, Store, StoreError,
     },
+    time,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Owner,
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MemberStatus {
-    Invited,
-    Active,
-}
-
-impl MemberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberStatus::Invited => "invited",
-            MemberStatus::Active => "active",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "invited" => Some(MemberStatus::Invited),
-            "active" => Some(MemberStatus::Active),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Membership {
-    pub organization_id: String,
-    pub user_id: String,
-    pub tenant_id: String,
-    pub role: Role,
-    pub status: MemberStatus,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub invited_by_user_id: Option<String>,
-    #[serde(with = "time::rfc3339_option", default)]
-    pub last_active_at: Option<Timestamp>,
-    #[serde(with = "time::rfc3339")]
-    pub inserted_at: Timestamp,
-    #[serde(with = "time::rfc3339")]
-    pub updated_at: Timestamp,
-}
-
-impl Membership {
-    pub fn is_active_owner(&self) -> bool {
-        self.role == Role::Owner && self.status == MemberStatus::Active
-    }
-}
 
 #[derive(Serialize)]
 struct MemberItem<'a> {
@@ -119,10 +45,10 @@ struct MemberItem<'a> {
 }
 
 /// The stored form of a membership, with every index key it belongs under.
-pub fn member_item(m: &Membership) -> Result<Item, ApiError> {
+pub fn member_item(m: &Membership) -> Result<Item, StoreError> {
     let (t, o) = (m.tenant_id.as_str(), m.organization_id.as_str());
     let order = keys::time_ordered_sk(&time::format(&m.inserted_at), &m.user_id);
-    store::to_item(&MemberItem {
+    to_item(&MemberItem {
         pk: keys::members_pk(t, o),
         sk: &m.user_id,
         gsi1pk: keys::members_pk(t, o),
@@ -140,89 +66,31 @@ pub fn member_item(m: &Membership) -> Result<Item, ApiError> {
     })
 }
 
-fn member_key(tenant: &str, org_id: &str, user_id: &str) -> HashMap<String, AttributeValue> {
-    [
-        (keys::PK.to_owned(), store::s(keys::members_pk(tenant, org_id))),
-        (keys::SK.to_owned(), store::s(user_id)),
-    ]
-    .into()
-}
-
 /// A transaction condition: `user_id` is still an active member of the organization with one
-/// of `roles`. Used so a permission checked before a write still holds when it commits.
+/// of `roles`, so a permission checked before a write still holds when it commits.
 pub fn actor_check(
     table: &str,
     tenant: &str,
     org_id: &str,
     user_id: &str,
     roles: &[Role],
-) -> Option<ConditionCheck> {
+) -> Result<TransactWriteItem, StoreError> {
     let mut check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(member_key(tenant, org_id, user_id)))
+        .set_key(Some(keys::member(tenant, org_id, user_id)))
         .expression_attribute_names("#status", "status")
         .expression_attribute_names("#role", "role")
-        .expression_attribute_values(":active", store::s("active"));
+        .expression_attribute_values(":active", s("active"));
     let mut placeholders = Vec::new();
     for (i, role) in roles.iter().enumerate() {
         let name = format!(":r{i}");
-        check = check.expression_attribute_values(&name, store::s(role.as_str()));
+        check = check.expression_attribute_values(&name, s(role.as_str()));
         placeholders.push(name);
     }
-    check
-        .condition_expression(format!(
-            "#status = :active AND #role IN ({})",
-            placeholders.join(", ")
-        ))
-        .build()
-        .ok()
-}
-
-/// Why a membership write did not happen.
-#[derive(Debug)]
-pub enum MemberWriteError {
-    OrgNotFound,
-    MemberNotFound,
-    AlreadyMember,
-    LastOwner,
-    /// The membership changed between the read and the write.
-    Changed,
-    Forbidden,
-    Api(ApiError),
-}
-
-impl From<ApiError> for MemberWriteError {
-    fn from(e: ApiError) -> Self {
-        MemberWriteError::Api(e)
-    }
-}
-
-impl From<MemberWriteError> for ApiError {
-    fn from(e: MemberWriteError) -> Self {
-        match e {
-            MemberWriteError::OrgNotFound | MemberWriteError::MemberNotFound => ApiError::NotFound,
-            MemberWriteError::AlreadyMember => {
-                ApiError::Conflict("the user already has a membership in this organization".into())
-            }
-            MemberWriteError::LastOwner => {
-                ApiError::Conflict("the last active owner can be neither demoted nor removed".into())
-            }
-            MemberWriteError::Changed => {
-                ApiError::Conflict("the membership changed while this request ran; retry".into())
-            }
-            MemberWriteError::Forbidden => {
-                ApiError::Forbidden("the caller's role no longer allows this".into())
-            }
-            MemberWriteError::Api(e) => e,
-        }
-    }
-}
-
-/// One user's membership with its organization, as `/v1/users/{id}/organizations` lists them.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserOrganization {
-    pub organization: crate::organizations::Organization,
-    pub membership: Membership,
+    tx::check(check.condition_expression(format!(
+        "#status = :active AND #role IN ({})",
+        placeholders.join(", ")
+    )))
 }
 
 impl Store {
@@ -231,57 +99,57 @@ impl Store {
         tenant: &str,
         org_id: &str,
         user_id: &str,
-    ) -> Result<Option<Membership>, ApiError> {
-        self.get_item("get_membership", member_key(tenant, org_id, user_id))
-            .await
+    ) -> Result<Option<Membership>> {
+        Ok(self
+            .get(
+                "get_membership",
+                keys::member(tenant, org_id, user_id),
+                Read::Strong,
+            )
+            .await?)
     }
 
-    fn guarded_put(
-        &self,
-        m: &Membership,
-        previous: &Membership,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
-        Ok(tx::put(built(
+    /// Puts `m` in place of `previous`, unless the membership changed meanwhile.
+    fn guarded_put(&self, m: &Membership, previous: &Membership) -> Result<TransactWriteItem, StoreError> {
+        tx::put(
             Put::builder()
                 .table_name(self.table())
                 .set_item(Some(member_item(m)?))
                 .condition_expression("#role = :old_role AND #status = :old_status")
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":old_role", store::s(previous.role.as_str()))
-                .expression_attribute_values(":old_status", store::s(previous.status.as_str()))
-                .build(),
-        )?))
+                .expression_attribute_values(":old_role", s(previous.role.as_str()))
+                .expression_attribute_values(":old_status", s(previous.status.as_str())),
+        )
     }
 
     /// Runs a membership transaction: item 0 changes the membership, item 1 the organization's
-    /// counters, item 2 (optional) checks the caller.
+    /// counters, item 2 (optional) checks the caller. `membership_failure` is the answer when
+    /// item 0's condition fails.
     async fn member_tx(
         &self,
         operation: &'static str,
-        mut items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-        actor: Option<ConditionCheck>,
+        mut items: Vec<TransactWriteItem>,
+        actor: Option<TransactWriteItem>,
         subject: &Membership,
-        membership_failure: MemberWriteError,
+        membership_failure: fn() -> Error,
         receipt: Option<TransactWriteItem>,
-    ) -> Result<(), MemberWriteError> {
-        if let Some(check) = actor {
-            items.push(tx::check(check));
-        }
+    ) -> Result<()> {
+        items.extend(actor);
         match self.transact(operation, items, receipt).await {
             Ok(()) => Ok(()),
-            Err(TxError::Api(e)) => Err(e.into()),
+            Err(e @ (TxError::Store(_) | TxError::ClaimLost)) => Err(e.into()),
             // The organization's conditions first: when two owners demote each other, the loser
             // fails both the owner count and (having just been demoted) the caller check, and
             // the last-owner rule is the useful answer.
             Err(e) if e.failed(1) => {
                 match self.get_org(&subject.tenant_id, &subject.organization_id).await? {
-                    None => Err(MemberWriteError::OrgNotFound),
-                    Some(_) => Err(MemberWriteError::LastOwner),
+                    None => Err(Error::NotFound),
+                    Some(_) => Err(last_owner()),
                 }
             }
-            Err(e) if e.failed(2) => Err(MemberWriteError::Forbidden),
-            Err(_) => Err(membership_failure),
+            Err(e) if e.failed(2) => Err(role_lost()),
+            Err(_) => Err(membership_failure()),
         }
     }
 
@@ -289,26 +157,23 @@ impl Store {
     pub async fn invite(
         &self,
         m: &Membership,
-        actor: Option<ConditionCheck>,
+        actor: Option<TransactWriteItem>,
         receipt: Option<TransactWriteItem>,
-    ) -> Result<(), MemberWriteError> {
-        let put = tx::put(built(
+    ) -> Result<()> {
+        let put = tx::put(
             Put::builder()
                 .table_name(self.table())
                 .set_item(Some(member_item(m)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?);
-        let counters = counter_update(self.table(), &m.tenant_id, &m.organization_id, 1, 0, 0)?;
-        self.member_tx(
-            "invite",
-            vec![put, counters],
-            actor,
-            m,
-            MemberWriteError::AlreadyMember,
-            receipt,
-        )
-        .await
+                .condition_expression("attribute_not_exists(pk)"),
+        )?;
+        let counters = org_counters(
+            self.table(),
+            &m.tenant_id,
+            &m.organization_id,
+            OrgCounts::members(1),
+        )?;
+        self.member_tx("invite", vec![put, counters], actor, m, already_member, receipt)
+            .await
     }
 
     /// Replaces `previous` with `next` (role or status change), keeping the owner count exact.
@@ -316,48 +181,51 @@ impl Store {
         &self,
         previous: &Membership,
         next: &Membership,
-        actor: Option<ConditionCheck>,
+        actor: Option<TransactWriteItem>,
         receipt: Option<TransactWriteItem>,
-    ) -> Result<(), MemberWriteError> {
+    ) -> Result<()> {
         let owners = i64::from(next.is_active_owner()) - i64::from(previous.is_active_owner());
         let put = self.guarded_put(next, previous)?;
-        let counters = counter_update(self.table(), &next.tenant_id, &next.organization_id, 0, owners, 0)?;
+        let change = OrgCounts {
+            owners,
+            ..OrgCounts::default()
+        };
+        let counters = org_counters(self.table(), &next.tenant_id, &next.organization_id, change)?;
         self.member_tx(
             "replace_membership",
             vec![put, counters],
             actor,
             next,
-            MemberWriteError::Changed,
+            changed,
             receipt,
         )
         .await
     }
 
     /// Deletes the membership and uncounts it.
-    pub async fn remove_membership(
-        &self,
-        m: &Membership,
-        actor: Option<ConditionCheck>,
-    ) -> Result<(), MemberWriteError> {
-        let delete = tx::delete(built(
+    pub async fn remove_membership(&self, m: &Membership, actor: Option<TransactWriteItem>) -> Result<()> {
+        let delete = tx::delete(
             Delete::builder()
                 .table_name(self.table())
-                .set_key(Some(member_key(&m.tenant_id, &m.organization_id, &m.user_id)))
+                .set_key(Some(keys::member(&m.tenant_id, &m.organization_id, &m.user_id)))
                 .condition_expression("#role = :old_role AND #status = :old_status")
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":old_role", store::s(m.role.as_str()))
-                .expression_attribute_values(":old_status", store::s(m.status.as_str()))
-                .build(),
-        )?);
-        let owners = -i64::from(m.is_active_owner());
-        let counters = counter_update(self.table(), &m.tenant_id, &m.organization_id, -1, owners, 0)?;
+                .expression_attribute_values(":old_role", s(m.role.as_str()))
+                .expression_attribute_values(":old_status", s(m.status.as_str())),
+        )?;
+        let change = OrgCounts {
+            members: -1,
+            owners: -i64::from(m.is_active_owner()),
+            campaigns: 0,
+        };
+        let counters = org_counters(self.table(), &m.tenant_id, &m.organization_id, change)?;
         self.member_tx(
             "remove_membership",
             vec![delete, counters],
             actor,
             m,
-            MemberWriteError::Changed,
+            changed,
             None,
         )
         .await
@@ -371,7 +239,7 @@ impl Store {
         status: Option<MemberStatus>,
         params: &PageParams,
         signer: &CursorSigner,
-    ) -> Result<Page<Membership>, ApiError> {
+    ) -> Result<Page<Membership>> {
         let (index, partition) = match (role, status) {
             (None, None) => (GSI1, keys::members_pk(tenant, org_id)),
             (Some(r), None) => (GSI2, keys::members_by_role_pk(tenant, org_id, r.as_str())),
@@ -395,7 +263,7 @@ impl Store {
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
         };
-        self.query_page(&list, params, signer).await
+        self.query_page(&list, params, signer, from_item).await
     }
 
     /// A user's organizations, newest membership first. A deleted organization's memberships
@@ -408,7 +276,7 @@ impl Store {
         user_id: &str,
         params: &PageParams,
         signer: &CursorSigner,
-    ) -> Result<Page<UserOrganization>, ApiError> {
+    ) -> Result<Page<UserOrganization>> {
         // Each round detaches what it skipped, so a later request never meets it again.
         const MAX_ROUNDS: usize = 10;
         let list = ListQuery {
@@ -421,7 +289,7 @@ impl Store {
         let mut data = Vec::new();
         let mut request = params.clone();
         for round in 1.. {
-            let page: Page<Membership> = self.query_page(&list, &request, signer).await?;
+            let page: Page<Membership> = self.query_page(&list, &request, signer, from_item).await?;
             let ids: Vec<String> = page.data.iter().map(|m| m.organization_id.clone()).collect();
             let mut orgs: HashMap<String, Option<OrgRecord>> = self.get_orgs(tenant, &ids).await?;
             let mut dead = Vec::new();
@@ -458,17 +326,14 @@ impl Store {
             self.client()
                 .update_item()
                 .table_name(self.table())
-                .set_key(Some(member_key(&m.tenant_id, &m.organization_id, &m.user_id)))
+                .set_key(Some(keys::member(&m.tenant_id, &m.organization_id, &m.user_id)))
                 .update_expression("REMOVE gsi5pk, gsi5sk")
                 .condition_expression("attribute_exists(pk)")
                 .send()
         });
         for result in futures::future::join_all(updates).await {
-            if let Err(e) = result {
-                if !store::is_condition_failure(&e) {
-                    let _ = store::failure("detach_from_user_list", e);
-                }
-            }
+            // A failure is logged there; the membership is skipped again next time.
+            let _ = conditional("detach_from_user_list", result);
         }
     }
 }

@@ -1,0 +1,146 @@
+//! Reading one page of a list, for every list in the API.
+//!
+//! A page is read with `Limit = limit + 1` so `has_more` is exact; filters are partitions of an
+//! index, never filter expressions, so every page is full unless it is the last and a request
+//! reads at most `limit + 1` items (plus any it has to leave out, see `query_page`).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{
+    failure,
+    keys::{self, Index},
+    s, Item, Store, StoreError,
+};
+use crate::{
+    error::Result,
+    pagination::{invalid_cursor, CursorSigner, Page, PageParams},
+};
+
+/// One list: which key schema, which partition, and the scope its cursors are bound to.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub index: Index,
+    pub partition: String,
+    /// The list's identity for cursor binding (`pagination::scope`).
+    pub scope: String,
+    /// Base-table partition keys of items in this list must start with this (the tenant prefix),
+    /// checked on every decoded cursor as a second line of defence.
+    pub item_pk_prefix: Option<String>,
+    pub newest_first: bool,
+}
+
+impl Store {
+    /// Reads one page of `list`, decoding each item with `decode`. An item that does not decode
+    /// (one not written by this API: the API refuses anything it could not read back) is left
+    /// out with an ERROR line naming its key, and the page is filled from further down, so one
+    /// bad item never fails every list that contains it.
+    pub async fn query_page<T>(
+        &self,
+        list: &ListQuery,
+        params: &PageParams,
+        signer: &CursorSigner,
+        decode: impl Fn(Item) -> Result<T, StoreError>,
+    ) -> Result<Page<T>> {
+        let mut start_key = match &params.cursor {
+            None => None,
+            Some(cursor) => Some(start_key(list, &signer.verify(&list.scope, cursor)?)?),
+        };
+        let wanted = params.limit + 1;
+        let mut data: Vec<T> = Vec::with_capacity(wanted);
+        let mut last_key = None;
+        let mut has_more = false;
+        'pages: loop {
+            let remaining = i32::try_from(wanted - data.len()).unwrap_or(i32::MAX);
+            let output = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .set_index_name(list.index.name.map(str::to_owned))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", list.index.pk)
+                .expression_attribute_values(":pk", s(&list.partition))
+                .scan_index_forward(!list.newest_first)
+                .limit(remaining)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|e| failure("query_page", e))?;
+            for item in output.items.unwrap_or_default() {
+                let key = cursor_key(list.index, &item)?;
+                match decode(item) {
+                    // The one past the page only says that there is more.
+                    Ok(_) if data.len() == params.limit => {
+                        has_more = true;
+                        break 'pages;
+                    }
+                    Ok(value) => {
+                        data.push(value);
+                        last_key = Some(key);
+                    }
+                    Err(_) => tracing::error!(
+                        pk = key.get(keys::PK).map(String::as_str).unwrap_or(""),
+                        sk = key.get(keys::SK).map(String::as_str).unwrap_or(""),
+                        "left an undecodable item out of a list"
+                    ),
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) => start_key = Some(key),
+                None => break,
+            }
+        }
+        let next_cursor = match (has_more, last_key) {
+            (true, Some(key)) => Some(signer.sign(&list.scope, &key)),
+            _ => None,
+        };
+        Ok(Page {
+            data,
+            has_more: next_cursor.is_some(),
+            next_cursor,
+        })
+    }
+}
+
+/// The `ExclusiveStartKey` a verified cursor stands for, if it lies in the list's own partition
+/// and the tenant's key prefix.
+fn start_key(list: &ListQuery, key: &BTreeMap<String, String>) -> Result<Item> {
+    let expected = key_attributes(list.index);
+    if key.len() != expected.len() || !expected.iter().all(|a| key.contains_key(*a)) {
+        return Err(invalid_cursor());
+    }
+    if key.get(list.index.pk) != Some(&list.partition) {
+        return Err(invalid_cursor());
+    }
+    if let Some(prefix) = &list.item_pk_prefix {
+        if !key
+            .get(keys::PK)
+            .is_some_and(|pk| pk.starts_with(prefix.as_str()))
+        {
+            return Err(invalid_cursor());
+        }
+    }
+    Ok(key.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+fn key_attributes(index: Index) -> Vec<&'static str> {
+    let mut attrs = vec![keys::PK, keys::SK];
+    if index.name.is_some() {
+        attrs.extend([index.pk, index.sk]);
+    }
+    attrs
+}
+
+fn cursor_key(index: Index, item: &Item) -> Result<BTreeMap<String, String>, StoreError> {
+    key_attributes(index)
+        .into_iter()
+        .map(|attr| match item.get(attr) {
+            Some(AttributeValue::S(v)) => Ok((attr.to_owned(), v.clone())),
+            _ => {
+                tracing::error!(attr, "a listed item lacks a key attribute of its index");
+                Err(StoreError::Internal)
+            }
+        })
+        .collect()
+}
