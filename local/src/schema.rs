@@ -271,7 +271,7 @@ mod route_tests {
                 std::fs::read_to_string(&main).unwrap_or_else(|_| panic!("{} missing", main.display()));
             let name = function.name();
             assert!(
-                text.contains(&format!("run(\"{name}\", shared::{name}::handlers::ROUTES)")),
+                text.contains(&format!("run(\"{name}\", &[shared::{name}::handlers::ROUTES")),
                 "{} does not serve the {name} route table (alone)",
                 main.display()
             );

@@ -34,10 +34,10 @@ pub fn init_tracing() {
 }
 
 /// Loads the configuration (a bad one stops the cold start with a message naming the variable)
-/// and serves the function's `routes` until the runtime shuts the container down.
-pub async fn run(function: &'static str, routes: &'static [Route]) -> Result<(), lambda_http::Error> {
+/// and serves the function's route `tables` until the runtime shuts the container down.
+pub async fn run(function: &'static str, tables: &[&'static [Route]]) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let router = Arc::new(Router::new(&[routes]));
+    let router = Arc::new(Router::new(tables));
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(error) => {

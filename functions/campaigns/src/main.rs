@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run("campaigns", shared::campaigns::handlers::ROUTES).await
+    shared::runtime::run("campaigns", &[shared::campaigns::handlers::ROUTES]).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run("organizations", shared::organizations::handlers::ROUTES).await
+    shared::runtime::run("organizations", &[shared::organizations::handlers::ROUTES]).await
 }

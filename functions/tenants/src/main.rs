@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run("tenants", shared::tenants::handlers::ROUTES).await
+    shared::runtime::run("tenants", &[shared::tenants::handlers::ROUTES]).await
 }

@@ -75,23 +75,27 @@ impl Function {
         }
     }
 
-    /// The function's route table. A deployed function names its table directly (see its
-    /// `main.rs`), so its binary links only its own handlers; this is for the local server and
-    /// the tests, which serve them all.
-    pub fn routes(self) -> &'static [Route] {
+    /// The function's route tables (one per resource it serves). A deployed function names its
+    /// tables directly (see its `main.rs`), so its binary links only its own handlers; this is
+    /// for the local server and the tests, which serve them all.
+    pub fn tables(self) -> &'static [&'static [Route]] {
         match self {
-            Function::Tenants => crate::tenants::handlers::ROUTES,
-            Function::Organizations => crate::organizations::handlers::ROUTES,
-            Function::Memberships => crate::memberships::handlers::ROUTES,
-            Function::Campaigns => crate::campaigns::handlers::ROUTES,
+            Function::Tenants => &[crate::tenants::handlers::ROUTES],
+            Function::Organizations => &[crate::organizations::handlers::ROUTES],
+            Function::Memberships => &[crate::memberships::handlers::ROUTES],
+            Function::Campaigns => &[crate::campaigns::handlers::ROUTES],
         }
+    }
+
+    /// Every route of the function.
+    pub fn routes(self) -> impl Iterator<Item = &'static Route> {
+        self.tables().iter().flat_map(|table| table.iter())
     }
 
     /// A router over this function's table alone, as its container has, built once.
     pub fn router(self) -> &'static Router {
         static ROUTERS: OnceLock<Vec<Router>> = OnceLock::new();
-        let routers =
-            ROUTERS.get_or_init(|| Function::ALL.iter().map(|f| Router::new(&[f.routes()])).collect());
+        let routers = ROUTERS.get_or_init(|| Function::ALL.iter().map(|f| Router::new(f.tables())).collect());
         let index = Function::ALL.iter().position(|f| *f == self).unwrap_or_default();
         &routers[index]
     }
@@ -200,7 +204,8 @@ impl Router {
     pub fn all() -> &'static Self {
         static ALL: OnceLock<Router> = OnceLock::new();
         ALL.get_or_init(|| {
-            let tables: Vec<&'static [Route]> = Function::ALL.iter().map(|f| f.routes()).collect();
+            let tables: Vec<&'static [Route]> =
+                Function::ALL.iter().flat_map(|f| f.tables()).copied().collect();
             Router::new(&tables)
         })
     }
