@@ -3,6 +3,8 @@
 
 SHELL := /bin/bash
 PORT ?= 3000
+# DynamoDB Local of `make run`; `make watch` points the functions at the same port.
+DYNAMODB_PORT ?= 8000
 VENV := .venv
 FUNCTIONS := tenants organizations memberships campaigns
 PACKAGES := $(addprefix -p ,$(FUNCTIONS))
@@ -14,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 
 run: setup
 	cargo build --workspace
-	PORT=$(PORT) ./target/debug/dev-server
+	PORT=$(PORT) DYNAMODB_PORT=$(DYNAMODB_PORT) ./target/debug/dev-server
 
 test: setup tools lint
 	cargo test --workspace --all-targets
@@ -60,9 +62,10 @@ lint-openapi:
 	npx --yes @redocly/cli@2.77.0 lint openapi.yaml
 
 # The functions under cargo-lambda's Runtime API emulator on :9000, over the DynamoDB Local that
-# `make run` starts (see README: run both, then `cargo lambda invoke`).
+# `make run` starts on $(DYNAMODB_PORT) (see README: run both, then `cargo lambda invoke`).
 watch: lambda-tools
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch --env-file local.env
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch --env-file local.env \
+	  --env-var AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNAMODB_PORT)
 
 # Deployable zips for arm64 (the template's architecture): target/lambda/<function>/bootstrap.zip.
 package: lambda-tools
