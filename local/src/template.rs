@@ -265,8 +265,11 @@ mod tests {
         alarms
     }
 
-    /// (namespace, metric, dimensions as (name, value-or-ref)) of every metric an alarm reads.
-    fn alarm_metrics(alarm: &Value) -> Vec<(String, String, Vec<(String, String)>)> {
+    /// (namespace, metric name, dimensions as (name, value or !Ref target)).
+    type Metric = (String, String, Vec<(String, String)>);
+
+    /// Every metric an alarm reads, its own or those of its metric-math `Metrics`.
+    fn alarm_metrics(alarm: &Value) -> Vec<Metric> {
         let dimensions = |list: &Value| -> Vec<(String, String)> {
             list.as_sequence()
                 .map(|ds| {
