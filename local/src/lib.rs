@@ -7,6 +7,8 @@ pub mod dynamodb_local;
 mod openapi;
 pub mod schema;
 pub mod server;
+#[cfg(test)]
+mod template;
 pub mod token;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -14,6 +16,10 @@ use shared::config::DynamoDbSettings;
 
 /// The table of local runs (`make run`, `cargo lambda watch` with local.env).
 pub const DEV_TABLE_NAME: &str = "campaign-api-local";
+
+/// DynamoDB Local's port for `make run` when `DYNAMODB_PORT` is unset; the Makefile's
+/// `DYNAMODB_PORT ?=` default, which `make watch` hands to the functions, is the same (tested).
+pub const DEFAULT_DYNAMODB_PORT: u16 = 8000;
 
 /// A DynamoDB client for a local endpoint with the SDK settings the functions use; DynamoDB
 /// Local accepts any credentials.

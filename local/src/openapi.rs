@@ -2,6 +2,9 @@
 //! and `template.yaml`, a 401 and a 500 on every operation, `Idempotency-Key` on every POST,
 //! `If-Match` and `ETag` where the handlers honour and send them, `x-request-id` on every
 //! response, the problem `code` enum equal to the codes `ApiError` renders, and no dangling `$ref`.
+//! Error responses are a plain `$ref` to `Problem` (what generated clients can parse), and each
+//! one's description names its status and the codes it carries, which `ApiError` sends with
+//! that status.
 
 #[cfg(test)]
 mod tests {
@@ -416,16 +419,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn problem_codes_are_the_codes_the_code_renders() {
-        let doc = spec();
-        let documented: BTreeSet<&str> = doc["components"]["schemas"]["ProblemCode"]["enum"]
-            .as_sequence()
-            .expect("ProblemCode enum")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        let rendered: BTreeSet<&str> = [
+    fn all_errors() -> Vec<ApiError> {
+        [
             ApiError::BadRequest(String::new()),
             ApiError::Unauthorized(String::new()),
             ApiError::TenantInactive,
@@ -441,10 +436,112 @@ mod tests {
             ApiError::Unavailable,
             ApiError::Internal,
         ]
-        .iter()
-        .inspect(|e| every_variant(e))
-        .map(ApiError::code)
-        .collect();
-        assert_eq!(documented, rendered);
+        .into_iter()
+        .inspect(every_variant)
+        .collect()
+    }
+
+    fn documented_codes(doc: &Value) -> BTreeSet<&str> {
+        doc["components"]["schemas"]["ProblemCode"]["enum"]
+            .as_sequence()
+            .expect("ProblemCode enum")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn problem_codes_are_the_codes_the_code_renders() {
+        let doc = spec();
+        let errors = all_errors();
+        let rendered: BTreeSet<&str> = errors.iter().map(ApiError::code).collect();
+        assert_eq!(documented_codes(&doc), rendered);
+    }
+
+    /// The problem codes a response description names: `code` words in backquotes.
+    fn codes_named_in<'a>(description: &'a str, codes: &BTreeSet<&str>) -> Vec<&'a str> {
+        description
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| codes.contains(word))
+            .collect()
+    }
+
+    /// Checks one error response: a plain `$ref` to `Problem` (an `allOf` that narrows `status`
+    /// or `code` makes generated clients drop the response), and a description that starts with
+    /// the status and names codes `ApiError` renders with exactly that status.
+    fn check_error_response(doc: &Value, at: &str, status: &str, response: &Value) {
+        let schema = &response["content"]["application/problem+json"]["schema"];
+        let keys: Vec<&str> = schema
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{at}: no problem+json schema"))
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(keys, ["$ref"], "{at}: the schema is a plain $ref");
+        assert_eq!(
+            schema["$ref"].as_str(),
+            Some("#/components/schemas/Problem"),
+            "{at}"
+        );
+        let description = response["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{at}: no description"));
+        assert!(
+            description.starts_with(&format!("{status} ")),
+            "{at}: the description does not start with {status}: {description:?}"
+        );
+        let codes = documented_codes(doc);
+        let named = codes_named_in(description, &codes);
+        assert!(!named.is_empty(), "{at}: the description names no problem code");
+        let errors = all_errors();
+        for code in named {
+            let error = errors
+                .iter()
+                .find(|e| e.code() == code)
+                .unwrap_or_else(|| panic!("{at}: `{code}` is rendered by no ApiError"));
+            assert_eq!(
+                error.status().as_str(),
+                status,
+                "{at}: `{code}` is sent with another status"
+            );
+        }
+    }
+
+    #[test]
+    fn error_responses_are_plain_problems_that_name_their_codes() {
+        let doc = spec();
+        let mut checked = 0;
+        for op in operations(&doc) {
+            for (status, response) in &op.responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    check_error_response(&doc, &format!("{} {status}", op.label()), status, response);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(
+            checked > 100,
+            "only {checked} error responses: is the walk broken?"
+        );
+        // Shared responses, MethodNotAllowed included (it is no operation's: every *other*
+        // method of a path gets it); the status is the one the description starts with.
+        let errors = all_errors();
+        for (name, response) in doc["components"]["responses"].as_mapping().expect("responses") {
+            let name = name.as_str().expect("name");
+            if response.get("content").is_none() {
+                continue;
+            }
+            let status = response["description"]
+                .as_str()
+                .and_then(|d| d.split(' ').next())
+                .unwrap_or_default();
+            assert!(
+                errors.iter().any(|e| e.status().as_str() == status),
+                "components/responses/{name}: {status:?} is no status the API sends"
+            );
+            check_error_response(&doc, &format!("components/responses/{name}"), status, response);
+        }
     }
 }

@@ -62,5 +62,73 @@ fn local_env_uses_the_local_run_settings() {
         Some(local::DEV_TABLE_NAME),
         "the table `make run` creates"
     );
-    assert_eq!(get("AWS_ENDPOINT_URL_DYNAMODB"), Some("http://127.0.0.1:8000"));
+    assert_eq!(
+        get("AWS_ENDPOINT_URL_DYNAMODB"),
+        None,
+        "the endpoint comes from the Makefile's DYNAMODB_PORT, not a second copy of the port"
+    );
+}
+
+/// `make run` and `make watch` share one DynamoDB port setting: the Makefile's `DYNAMODB_PORT`,
+/// whose default is the dev server's own.
+#[test]
+fn make_run_and_make_watch_share_the_dynamodb_port() {
+    let makefile = read("Makefile");
+    let default = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("DYNAMODB_PORT ?="))
+        .expect("the Makefile sets a DYNAMODB_PORT default")
+        .trim();
+    assert_eq!(default, local::DEFAULT_DYNAMODB_PORT.to_string());
+    let recipe = |target: &str| -> String {
+        let start = makefile
+            .find(&format!("\n{target}:"))
+            .unwrap_or_else(|| panic!("no {target} target"));
+        makefile[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('\t'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        recipe("run").contains("DYNAMODB_PORT=$(DYNAMODB_PORT) ./target/debug/dev-server"),
+        "{}",
+        recipe("run")
+    );
+    assert!(
+        recipe("watch").contains("AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNAMODB_PORT)"),
+        "{}",
+        recipe("watch")
+    );
+}
+
+/// `local-sam-env.json` (for `sam local --env-vars`) gives the functions the same environment as
+/// `local.env`, with DynamoDB Local of `make run` as seen from a container.
+#[test]
+fn local_sam_env_matches_local_env() {
+    let sam: serde_json::Value =
+        serde_json::from_str(&read("local-sam-env.json")).expect("local-sam-env.json is JSON");
+    let sam = sam["Parameters"]
+        .as_object()
+        .expect("one Parameters object for every function");
+    let env = read("local.env");
+    let mut compared = 0;
+    for line in env
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (key, value) = line.split_once('=').expect("KEY=VALUE");
+        assert_eq!(
+            sam.get(key).and_then(|v| v.as_str()),
+            Some(value),
+            "local-sam-env.json {key}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 3);
+    assert_eq!(
+        sam.get("AWS_ENDPOINT_URL_DYNAMODB").and_then(|v| v.as_str()),
+        Some(format!("http://host.docker.internal:{}", local::DEFAULT_DYNAMODB_PORT).as_str())
+    );
 }

@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         Some(endpoint) => endpoint,
         None => {
-            let ddb_port: u16 = setting("DYNAMODB_PORT", "8000")
+            let ddb_port: u16 = setting("DYNAMODB_PORT", &local::DEFAULT_DYNAMODB_PORT.to_string())
                 .parse()
                 .map_err(|_| "DYNAMODB_PORT must be a port number")?;
             let data = PathBuf::from(setting(

@@ -16,9 +16,11 @@ const EXPECTED: &[(&str, u16)] = &[
     ("tenants-get-current", 200),
     ("tenants-list", 200),
     ("organizations-create", 201),
+    ("organizations-create-base64", 201),
     ("organizations-list", 200),
     ("memberships-my-organizations", 200),
     ("campaigns-list", 200),
+    ("campaigns-list-staging", 200),
     ("campaigns-get", 404),
 ];
 
@@ -60,6 +62,13 @@ fn function_of(event: &Value) -> Function {
         .find(|r| r.path == pattern)
         .unwrap_or_else(|| panic!("{route_key} is not a route of the API"));
     let raw_path = event["rawPath"].as_str().expect("rawPath");
+    // On a named stage, API Gateway's rawPath starts with the stage (`/staging/v1/...`).
+    let raw_path = match event["requestContext"]["stage"].as_str() {
+        Some(stage) if stage != "$default" => raw_path
+            .strip_prefix(&format!("/{stage}"))
+            .unwrap_or_else(|| panic!("rawPath {raw_path} lacks the stage {stage}")),
+        _ => raw_path,
+    };
     assert_eq!(
         Function::serving(raw_path),
         Some(route.function),
