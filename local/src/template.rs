@@ -85,6 +85,11 @@ mod tests {
             doc["Globals"]["Function"]["LoggingConfig"]["LogFormat"].as_str(),
             Some("JSON")
         );
+        // The level reaches the functions as AWS_LAMBDA_LOG_LEVEL, which shared::logging reads.
+        assert_eq!(
+            ref_name(&doc["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"]),
+            Some("LogLevel")
+        );
         assert_eq!(
             number(parameter_default(&doc, "LogRetentionDays").expect("a default")),
             30.0

@@ -9,6 +9,7 @@ mod api {
     mod faults;
     mod hardening;
     mod jwks;
+    mod logs;
     mod memberships;
     mod organizations;
     mod pagination;

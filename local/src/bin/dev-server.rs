@@ -19,7 +19,7 @@ fn setting(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::runtime::init_tracing();
+    shared::logging::init();
     let port: u16 = setting("PORT", "3000")
         .parse()
         .map_err(|_| "PORT must be a port number")?;

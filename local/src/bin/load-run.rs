@@ -341,7 +341,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The API's own log lines only when asked for (RUST_LOG=warn shows every 503's cause).
     if std::env::var_os("RUST_LOG").is_some() {
-        shared::runtime::init_tracing();
+        shared::logging::init();
     }
     let args = parse_args()?;
     let data = tempdir()?;

@@ -2,11 +2,14 @@
 //! gate, idempotency, the handler, and the problem+json answer for whatever went wrong, all
 //! inside the request's time budget.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant, SystemTime},
+};
 
 use http::header::AUTHORIZATION;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tracing::Instrument;
+use tracing::{field::Empty, Instrument, Span};
 
 use super::{
     idempotency,
@@ -44,8 +47,17 @@ async fn serve(
         return Err(ApiError::PayloadTooLarge);
     }
     let matched = router.resolve(req.method().as_str(), path).into_result()?;
+    let span = Span::current();
+    span.record(
+        "route",
+        format!("{} {}", matched.route.method, matched.route.path),
+    );
     let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let principal = app.verifier.verify(authorization).await?;
+    span.record("sub", principal.sub.as_str());
+    if let Some(tenant) = &principal.tenant_id {
+        span.record("tenant", tenant.as_str());
+    }
     let key = match matched.route.method {
         "POST" => idempotency::key_of(req)?,
         _ => None,
@@ -65,13 +77,41 @@ async fn serve(
     }
 }
 
+/// Whether no request has been served yet by this process (a cold start).
+static COLD: AtomicBool = AtomicBool::new(true);
+
+/// The span every line of a request's logs carries: who asked for what, and which invocation
+/// of which function served it. `route`, `tenant` and `sub` are filled in once known; a token is
+/// never logged.
+fn request_span(req: &Request, request_id: &str, path: &str) -> Span {
+    let lambda = req.lambda_context_ref();
+    let function = lambda
+        .map(|cx| cx.env_config.function_name.as_str())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("local");
+    tracing::info_span!(
+        "request",
+        request_id,
+        lambda_request_id = lambda
+            .map(|cx| cx.request_id.as_str())
+            .filter(|id| !id.is_empty()),
+        xray_trace_id = lambda.and_then(|cx| cx.xray_trace_id.as_deref()),
+        function,
+        cold_start = COLD.swap(false, Ordering::Relaxed),
+        method = req.method().as_str(),
+        path,
+        route = Empty,
+        tenant = Empty,
+        sub = Empty,
+    )
+}
+
 /// Serves one request with the routes of `router`.
 pub async fn handle(app: &App, router: &Router, req: Request) -> Response<Body> {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let method = req.method().clone();
     let path = route_path(&req);
-    let span = tracing::info_span!("request", %request_id, %method, %path);
+    let span = request_span(&req, &request_id, &path);
 
     let budget = time_budget(app, &req);
     // Past the budget the request is dropped where it stands: a transaction either committed
@@ -97,7 +137,7 @@ pub async fn handle(app: &App, router: &Router, req: Request) -> Response<Body> 
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request served"
         )
     });
