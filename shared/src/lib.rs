@@ -20,6 +20,7 @@ pub mod organizations;
 pub mod pagination;
 pub mod runtime;
 pub mod store;
+pub mod telemetry;
 pub mod tenancy;
 pub mod tenants;
 pub mod time;

@@ -14,6 +14,9 @@ use crate::{
 pub async fn run(function: &'static str, tables: &[&'static [Route]]) -> Result<(), lambda_http::Error> {
     crate::logging::init();
     let router = Arc::new(Router::new(tables));
+    if let Some(namespace) = std::env::var("METRICS_NAMESPACE").ok().filter(|n| !n.is_empty()) {
+        crate::telemetry::init(&namespace, function);
+    }
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(error) => {
@@ -23,7 +26,12 @@ pub async fn run(function: &'static str, tables: &[&'static [Route]]) -> Result<
     };
     lambda_http::run(service_fn(move |req: Request| {
         let (app, router) = (Arc::clone(&app), Arc::clone(&router));
-        async move { Ok::<_, Infallible>(crate::web::handle(&app, &router, req).await) }
+        async move {
+            let response = crate::web::handle(&app, &router, req).await;
+            // One EMF document per dimension set, on stdout, after every invocation.
+            crate::telemetry::flush(std::io::stdout().lock());
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }

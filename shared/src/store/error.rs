@@ -12,6 +12,13 @@ pub enum StoreError {
     Internal,
 }
 
+/// Codes DynamoDB answers when it sheds load.
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
 /// Codes DynamoDB answers when it sheds load or fails on its side.
 const TRANSIENT_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
@@ -37,6 +44,9 @@ where
     };
     if transient {
         let code = error.as_service_error().and_then(|e| e.code()).unwrap_or("");
+        if THROTTLING_CODES.contains(&code) {
+            crate::telemetry::dynamodb_throttled(operation);
+        }
         tracing::warn!(operation, code, error = %DisplayErrorContext(&error), "DynamoDB unavailable");
         StoreError::Unavailable
     } else {

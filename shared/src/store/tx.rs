@@ -135,6 +135,7 @@ impl Store {
             if !collided {
                 return Err(TxError::Store(failure(operation, error)));
             }
+            crate::telemetry::transaction_conflict(operation);
             if attempt >= MAX_ATTEMPTS {
                 tracing::warn!(operation, attempt, "transaction kept colliding with others");
                 return Err(TxError::Store(StoreError::Unavailable));
@@ -171,6 +172,7 @@ impl Rounds {
             return Err(StoreError::Unavailable);
         }
         if self.done > 0 {
+            crate::telemetry::write_round_retried();
             backoff(self.done).await;
         }
         self.done += 1;

@@ -16,10 +16,10 @@ use super::{
     problem::MAX_BODY_BYTES,
     request::{request_id, route_path},
     response::set_request_id,
-    router::{Gate, Router},
+    router::{Gate, Route, Router},
     ApiError, Ctx,
 };
-use crate::app::App;
+use crate::{app::App, telemetry};
 
 /// How long this request may run: the configured budget, and in Lambda never past the
 /// invocation's deadline (less a margin to send the answer).
@@ -36,17 +36,20 @@ fn time_budget(app: &App, req: &Request) -> Duration {
     }
 }
 
+/// Serves the request; `route` is set to the route it matched.
 async fn serve(
     app: &App,
     router: &Router,
     req: &Request,
     path: &str,
     request_id: &str,
+    route: &mut Option<&'static Route>,
 ) -> Result<Response<Body>, ApiError> {
     if req.body().len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
     let matched = router.resolve(req.method().as_str(), path).into_result()?;
+    *route = Some(matched.route);
     let span = Span::current();
     span.record(
         "route",
@@ -83,7 +86,7 @@ static COLD: AtomicBool = AtomicBool::new(true);
 /// The span every line of a request's logs carries: who asked for what, and which invocation
 /// of which function served it. `route`, `tenant` and `sub` are filled in once known; a token is
 /// never logged.
-fn request_span(req: &Request, request_id: &str, path: &str) -> Span {
+fn request_span(req: &Request, request_id: &str, path: &str, cold_start: bool) -> Span {
     let lambda = req.lambda_context_ref();
     let function = lambda
         .map(|cx| cx.env_config.function_name.as_str())
@@ -97,7 +100,7 @@ fn request_span(req: &Request, request_id: &str, path: &str) -> Span {
             .filter(|id| !id.is_empty()),
         xray_trace_id = lambda.and_then(|cx| cx.xray_trace_id.as_deref()),
         function,
-        cold_start = COLD.swap(false, Ordering::Relaxed),
+        cold_start,
         method = req.method().as_str(),
         path,
         route = Empty,
@@ -111,12 +114,14 @@ pub async fn handle(app: &App, router: &Router, req: Request) -> Response<Body> 
     let started = Instant::now();
     let request_id = request_id(&req);
     let path = route_path(&req);
-    let span = request_span(&req, &request_id, &path);
+    let cold_start = COLD.swap(false, Ordering::Relaxed);
+    let span = request_span(&req, &request_id, &path, cold_start);
+    let mut route = None;
 
     let budget = time_budget(app, &req);
     // Past the budget the request is dropped where it stands: a transaction either committed
     // whole or not at all, and an idempotency claim left behind expires with its lock.
-    let result = match tokio::time::timeout(budget, serve(app, router, &req, &path, &request_id))
+    let result = match tokio::time::timeout(budget, serve(app, router, &req, &path, &request_id, &mut route))
         .instrument(span.clone())
         .await
     {
@@ -134,12 +139,10 @@ pub async fn handle(app: &App, router: &Router, req: Request) -> Response<Body> 
         Err(error) => error.into_response(&request_id),
     };
     set_request_id(&mut response, &request_id);
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        )
-    });
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, latency_ms, "request served"));
+    let (method, template) = route.map_or(("ANY", "unmatched"), |r| (r.method, r.path));
+    telemetry::request(method, template, status, latency_ms, cold_start);
     response
 }
