@@ -28,6 +28,8 @@ pub fn local_client(endpoint: &str, settings: &DynamoDbSettings) -> aws_sdk_dyna
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
+        // The functions' HTTPS client, so local runs and tests exercise the same connector.
+        .http_client(shared::https::client(shared::https::Roots::Bundled));
     aws_sdk_dynamodb::Client::from_conf(shared::store::configure(builder, settings).build())
 }

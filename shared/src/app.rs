@@ -40,7 +40,10 @@ impl App {
     /// `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::https::client(crate::https::Roots::from_env()))
+            .load()
+            .await;
         let dynamodb = crate::store::configure((&sdk).into(), &config.dynamodb).build();
         Ok(App::new(config, aws_sdk_dynamodb::Client::from_conf(dynamodb)))
     }

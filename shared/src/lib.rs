@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod etag;
+pub mod https;
 pub mod logging;
 pub mod memberships;
 pub mod organizations;
