@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 PORT ?= 3000
 VENV := .venv
-FUNCTIONS := tenants organizations memberships campaigns
+FUNCTIONS := tenants organizations memberships campaigns jobs
 PACKAGES := $(addprefix -p ,$(FUNCTIONS))
 export SAM_CLI_TELEMETRY := 0
 

@@ -20,6 +20,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("memberships-my-organizations", 200),
     ("campaigns-list", 200),
     ("campaigns-get", 404),
+    ("jobs-get", 404),
 ];
 
 fn events_dir() -> PathBuf {
