@@ -172,12 +172,12 @@ async fn claim_next(cx: &Ctx<'_>) -> Reply {
 
 async fn heartbeat_job(cx: &Ctx<'_>) -> Reply {
     let tenant = cx.tenant()?;
-    require_worker(cx)?;
-    let beat = Heartbeat::parse(&optional_body(cx)?)?;
     let current = cx
         .store()
         .visible_job(tenant, cx.param("id"), cx.app.clock.now())
         .await?;
+    require_worker(cx)?;
+    let beat = Heartbeat::parse(&optional_body(cx)?)?;
     let worker = cx.principal.sub.as_str();
     let record = cx
         .store()
@@ -195,12 +195,12 @@ async fn heartbeat_job(cx: &Ctx<'_>) -> Reply {
 
 async fn complete_job(cx: &Ctx<'_>) -> Reply {
     let tenant = cx.tenant()?;
-    require_worker(cx)?;
-    let report = Completion::parse(&cx.body()?)?;
     let current = cx
         .store()
         .visible_job(tenant, cx.param("id"), cx.app.clock.now())
         .await?;
+    require_worker(cx)?;
+    let report = Completion::parse(&cx.body()?)?;
     let worker = cx.principal.sub.as_str();
     let days = cx.app.config.job_retention_days;
     let record = cx
