@@ -6,7 +6,7 @@ PORT ?= 3000
 # DynamoDB Local of `make run`; `make watch` points the functions at the same port.
 DYNAMODB_PORT ?= 8000
 VENV := .venv
-FUNCTIONS := tenants organizations memberships campaigns
+FUNCTIONS := tenants organizations memberships campaigns jobs
 PACKAGES := $(addprefix -p ,$(FUNCTIONS))
 export SAM_CLI_TELEMETRY := 0
 

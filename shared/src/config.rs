@@ -13,6 +13,8 @@ pub struct Config {
     pub dynamodb: DynamoDbSettings,
     /// Every request answers within this (503 `unavailable` past it), below the function timeout.
     pub request_timeout: Duration,
+    /// Finished jobs are removed this many days after they finished (DynamoDB TTL).
+    pub job_retention_days: u32,
 }
 
 /// How long the SDK may wait on DynamoDB, and how often it retries, so that a stalled or
@@ -42,6 +44,7 @@ impl Default for DynamoDbSettings {
 }
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(8000);
+pub const DEFAULT_JOB_RETENTION_DAYS: u32 = 30;
 
 #[derive(Clone)]
 pub struct JwtConfig {
@@ -77,6 +80,7 @@ impl fmt::Debug for Config {
             .field("tenant_cache_ttl", &self.tenant_cache_ttl)
             .field("dynamodb", &self.dynamodb)
             .field("request_timeout", &self.request_timeout)
+            .field("job_retention_days", &self.job_retention_days)
             .finish()
     }
 }
@@ -203,6 +207,20 @@ impl Config {
             },
         };
         let request_timeout = millis("REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?;
+        // Up to ten years: TTL needs an expiry DynamoDB still treats as a time (it ignores
+        // values more than five years in the past, never ones in the future, but a typo of
+        // extra zeros should stop the cold start rather than keep jobs forever).
+        let job_retention_days = match get("JOB_RETENTION_DAYS") {
+            None => DEFAULT_JOB_RETENTION_DAYS,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(days) if (1..=3650).contains(&days) => days,
+                _ => {
+                    return Err(ConfigError(
+                        "JOB_RETENTION_DAYS must be a whole number of days, 1..3650".into(),
+                    ))
+                }
+            },
+        };
 
         Ok(Config {
             table_name,
@@ -221,6 +239,7 @@ impl Config {
             tenant_cache_ttl,
             dynamodb,
             request_timeout,
+            job_retention_days,
         })
     }
 }
@@ -307,7 +326,23 @@ mod tests {
         assert_eq!(config.jwt.tenant_claim, "tenant_id");
         assert_eq!(config.tenant_cache_ttl, Duration::from_secs(5));
         assert!(config.jwt.issuer.is_none());
+        assert_eq!(config.job_retention_days, 30);
         assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn job_retention_days_is_bounded() {
+        let with = |days: &str| {
+            Config::from_lookup(lookup(&[
+                ("TABLE_NAME", "t"),
+                ("CURSOR_SECRET", SECRET),
+                ("JOB_RETENTION_DAYS", days),
+            ]))
+        };
+        assert_eq!(with("7").unwrap().job_retention_days, 7);
+        for bad in ["0", "-1", "3651", "thirty"] {
+            assert!(with(bad).unwrap_err().0.contains("JOB_RETENTION_DAYS"), "{bad}");
+        }
     }
 
     #[test]

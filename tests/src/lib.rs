@@ -252,6 +252,16 @@ pub fn token(sub: &str, tenant: Option<&str>, roles: &[&str]) -> String {
     local::token::dev_token(SECRET.as_bytes(), sub, tenant, roles, 600)
 }
 
+/// A token valid at `clock`'s time, for tests that move the clock past a token's lifetime.
+pub fn token_at(clock: &Clock, sub: &str, tenant: Option<&str>, roles: &[&str]) -> String {
+    let now = clock.now().timestamp();
+    let mut claims = serde_json::json!({ "sub": sub, "roles": roles, "iat": now, "exp": now + 600 });
+    if let Some(tenant) = tenant {
+        claims["tenant_id"] = Value::String(tenant.to_owned());
+    }
+    local::token::sign_hs256(SECRET.as_bytes(), &claims)
+}
+
 pub fn user(tenant: &str) -> String {
     token("user-1", Some(tenant), &[])
 }

@@ -2,7 +2,7 @@
 
 use http::{header, StatusCode};
 
-use super::{unknown_org, CampaignFields, CampaignRecord, CampaignStatus, WRITABLE};
+use super::{unknown_org, CampaignFields, CampaignRecord, CampaignStatus, READ_ONLY, WRITABLE};
 use crate::{
     pagination::PageParams,
     route, time,
@@ -34,7 +34,7 @@ fn campaign_response(status: StatusCode, record: &CampaignRecord) -> Reply {
 
 async fn create(cx: &Ctx<'_>) -> Reply {
     let tenant = cx.tenant()?;
-    let fields = CampaignFields::parse(&known_fields(cx.body()?, WRITABLE, &[])?, true)?;
+    let fields = CampaignFields::parse(&known_fields(cx.body()?, WRITABLE, READ_ONLY)?, true)?;
     let now = time::now();
     let record = fields.create(new_id(&now), tenant, now)?;
     let location = format!("/v1/campaigns/{}", record.campaign.id);
@@ -56,7 +56,7 @@ async fn get(cx: &Ctx<'_>) -> Reply {
 
 async fn update(cx: &Ctx<'_>) -> Reply {
     let current = cx.store().live_campaign(cx.tenant()?, cx.param("id")).await?;
-    let fields = CampaignFields::parse(&known_fields(cx.body()?, WRITABLE, &[])?, false)?;
+    let fields = CampaignFields::parse(&known_fields(cx.body()?, WRITABLE, READ_ONLY)?, false)?;
     let record = cx
         .store()
         .update_campaign(current, cx.if_match().as_ref(), &fields)

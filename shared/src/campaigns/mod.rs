@@ -3,7 +3,8 @@
 //! A campaign belongs to exactly one live organization of its tenant; every write that creates,
 //! moves or deletes one changes the organizations' `campaign_count` in the same transaction,
 //! conditioned on the organization being live. When both are set, `start_time` is strictly
-//! before `end_time`. `version` is the ETag.
+//! before `end_time`. `version` is the ETag. A campaign with active (pending or running) jobs
+//! can be neither deleted nor moved; deleting one removes its finished jobs.
 
 pub mod handlers;
 pub mod store;
@@ -59,6 +60,8 @@ pub struct Campaign {
     pub end_time: Option<Timestamp>,
     pub status: CampaignStatus,
     pub metadata: Value,
+    /// Pending and running jobs; kept by the jobs' own transactions.
+    pub active_job_count: i64,
     #[serde(with = "time::rfc3339")]
     pub inserted_at: Timestamp,
     #[serde(with = "time::rfc3339")]
@@ -75,6 +78,14 @@ impl CampaignRecord {
     pub fn etag(&self) -> String {
         etag::of_version(self.version)
     }
+}
+
+/// Read-only fields a client may send back; they are ignored.
+pub const READ_ONLY: &[&str] = &["active_job_count"];
+
+/// The 409 for deleting or moving a campaign that still has work.
+pub fn has_active_jobs() -> Error {
+    Error::conflict("the campaign has pending or running jobs; cancel or finish them first")
 }
 
 pub const WRITABLE: &[&str] = &[
@@ -201,6 +212,7 @@ impl CampaignFields {
             end_time: None,
             status: CampaignStatus::Active,
             metadata: Value::Object(Map::new()),
+            active_job_count: 0,
             inserted_at: now,
             updated_at: now,
         };

@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_dates, unknown_org, Campaign, CampaignFields, CampaignRecord, CampaignStatus};
+use super::{
+    check_dates, has_active_jobs, unknown_org, Campaign, CampaignFields, CampaignRecord, CampaignStatus,
+};
 use crate::{
     error::{Error, Result},
     etag::IfMatch,
@@ -48,6 +50,8 @@ struct CampaignItem {
     status: CampaignStatus,
     #[serde(with = "json_text")]
     metadata_json: Value,
+    #[serde(default)]
+    active_job_count: i64,
     version: u64,
     #[serde(with = "time::rfc3339")]
     inserted_at: Timestamp,
@@ -82,6 +86,7 @@ impl CampaignItem {
             end_time: c.end_time,
             status: c.status,
             metadata_json: c.metadata,
+            active_job_count: c.active_job_count,
             version: record.version,
             inserted_at: c.inserted_at,
             updated_at: c.updated_at,
@@ -100,6 +105,7 @@ impl CampaignItem {
                 end_time: self.end_time,
                 status: self.status,
                 metadata: self.metadata_json,
+                active_job_count: self.active_job_count,
                 inserted_at: self.inserted_at,
                 updated_at: self.updated_at,
             },
@@ -180,6 +186,11 @@ impl Store {
                     next.campaign.updated_at = time::now().max(current.campaign.updated_at);
                     next.version = current.version + 1;
                     let (from, to) = (&current.campaign.organization_id, &next.campaign.organization_id);
+                    // Jobs keep the organization they were created under; moving the campaign
+                    // under running work would split it across two organizations.
+                    if from != to && current.campaign.active_job_count != 0 {
+                        return Err(has_active_jobs());
+                    }
                     let mut items = vec![tx::put(
                         Put::builder()
                             .table_name(self.table())
@@ -203,13 +214,16 @@ impl Store {
         .await
     }
 
-    /// Hard delete, uncounting the campaign on its organization. Only the version and the
-    /// organization are read, so a stored campaign that no longer decodes can still be removed.
+    /// Hard delete, uncounting the campaign on its organization, refused while it has active
+    /// jobs; its finished jobs go with it. Only the version, the organization and the job
+    /// count are read, so a stored campaign that no longer decodes can still be removed.
     pub async fn delete_campaign(&self, tenant: &str, id: &str, if_match: Option<&IfMatch>) -> Result<()> {
         #[derive(Deserialize)]
         struct Guard {
             version: u64,
             organization_id: String,
+            #[serde(default)]
+            active_job_count: i64,
         }
         impl Versioned for Guard {
             fn version(&self) -> u64 {
@@ -228,6 +242,11 @@ impl Store {
             },
             |current: Guard| {
                 Box::pin(async move {
+                    // Every job that becomes active bumps the version, so the version condition
+                    // below also covers a job created after this read.
+                    if current.active_job_count != 0 {
+                        return Err(has_active_jobs());
+                    }
                     let items = vec![
                         tx::delete(
                             Delete::builder()
@@ -246,7 +265,9 @@ impl Store {
                 })
             },
         )
-        .await
+        .await?;
+        self.purge_campaign_jobs(tenant, id).await;
+        Ok(())
     }
 
     pub async fn list_campaigns(

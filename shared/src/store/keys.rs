@@ -77,6 +77,10 @@ pub fn campaign(tenant_id: &str, campaign_id: &str) -> Item {
     key(campaigns_pk(tenant_id), campaign_id)
 }
 
+pub fn job(tenant_id: &str, job_id: &str) -> Item {
+    key(job_pk(tenant_id, job_id), JOB_SK)
+}
+
 pub fn idempotency(tenant_id: &str, digest: &str) -> Item {
     key(idempotency_pk(tenant_id, digest), IDEMPOTENCY_SK)
 }
@@ -177,4 +181,56 @@ pub fn org_campaigns_by_status_pk(tenant_id: &str, org_id: &str, status: &str) -
 /// Idempotency records, one partition per (caller, key) digest.
 pub fn idempotency_pk(tenant_id: &str, digest: &str) -> String {
     format!("{tenant_id}#IDEMPOTENCY#{digest}")
+}
+
+/// One job per partition: claims and heartbeats write single jobs at high rates, and a job is
+/// always addressed by its id.
+pub fn job_pk(tenant_id: &str, job_id: &str) -> String {
+    format!("{tenant_id}#JOB#{job_id}")
+}
+
+pub const JOB_SK: &str = "JOB";
+
+/// `gsi1`: jobs of one campaign (sort key: the time-ordered id).
+pub fn campaign_jobs_pk(tenant_id: &str, campaign_id: &str) -> String {
+    format!("{tenant_id}#JOBS#CAMPAIGN#{campaign_id}")
+}
+
+/// `gsi2`: jobs of one campaign with one status.
+pub fn campaign_jobs_by_status_pk(tenant_id: &str, campaign_id: &str, status: &str) -> String {
+    format!("{tenant_id}#JOBS#CAMPAIGN#{campaign_id}#STATUS#{status}")
+}
+
+/// `gsi3`: jobs of one campaign with one type.
+pub fn campaign_jobs_by_type_pk(tenant_id: &str, campaign_id: &str, job_type: &str) -> String {
+    format!("{tenant_id}#JOBS#CAMPAIGN#{campaign_id}#TYPE#{job_type}")
+}
+
+/// `gsi4`: jobs of one campaign with one type and one status.
+pub fn campaign_jobs_by_type_status_pk(
+    tenant_id: &str,
+    campaign_id: &str,
+    job_type: &str,
+    status: &str,
+) -> String {
+    format!("{tenant_id}#JOBS#CAMPAIGN#{campaign_id}#TYPE#{job_type}#STATUS#{status}")
+}
+
+/// `gsi5`: the unfinished jobs of one type across the tenant, ordered by when they become
+/// claimable (`claim_sk`). Finished jobs leave it, so the index holds only work.
+pub fn claimable_jobs_pk(tenant_id: &str, job_type: &str) -> String {
+    format!("{tenant_id}#JOBS#CLAIMABLE#{job_type}")
+}
+
+/// Sort key in the claim index: the millisecond a job becomes claimable (its creation for a
+/// pending job, its lease's end for a running one), zero-padded so text order is time order,
+/// ties broken by id.
+pub fn claim_sk(claimable_from_ms: i64, job_id: &str) -> String {
+    format!("{:015}#{job_id}", claimable_from_ms.max(0))
+}
+
+/// Upper bound of the claim index keys that are claimable at `now_ms` (`~` sorts after every
+/// id character).
+pub fn claim_sk_until(now_ms: i64) -> String {
+    format!("{:015}#~", now_ms.max(0))
 }

@@ -43,6 +43,20 @@ impl Store {
         signer: &CursorSigner,
         decode: impl Fn(Item) -> Result<T, StoreError>,
     ) -> Result<Page<T>> {
+        self.query_page_where(list, params, signer, |item| decode(item).map(Some))
+            .await
+    }
+
+    /// `query_page` for lists whose items may be hidden without being wrong: `decode` returns
+    /// `Ok(None)` for an item the list leaves out (a job past its retention that DynamoDB's TTL
+    /// has not deleted yet), and the page is filled from further down.
+    pub async fn query_page_where<T>(
+        &self,
+        list: &ListQuery,
+        params: &PageParams,
+        signer: &CursorSigner,
+        decode: impl Fn(Item) -> Result<Option<T>, StoreError>,
+    ) -> Result<Page<T>> {
         let mut start_key = match &params.cursor {
             None => None,
             Some(cursor) => Some(start_key(list, &signer.verify(&list.scope, cursor)?)?),
@@ -70,12 +84,14 @@ impl Store {
             for item in output.items.unwrap_or_default() {
                 let key = cursor_key(list.index, &item)?;
                 match decode(item) {
+                    // A hidden item is passed over; the cursor only ever names a shown one.
+                    Ok(None) => {}
                     // The one past the page only says that there is more.
-                    Ok(_) if data.len() == params.limit => {
+                    Ok(Some(_)) if data.len() == params.limit => {
                         has_more = true;
                         break 'pages;
                     }
-                    Ok(value) => {
+                    Ok(Some(value)) => {
                         data.push(value);
                         last_key = Some(key);
                     }

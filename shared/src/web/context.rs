@@ -85,4 +85,20 @@ impl<'a> Ctx<'a> {
             .map(|claim| claim.receipt(self, response))
             .transpose()
     }
+
+    /// Like `receipt`, for a handler that tries several writes (or none) and only knows which
+    /// response it records once one commits: it then calls `receipt_committed`.
+    pub fn draft_receipt(&self, response: &Response<Body>) -> Result<Option<TransactWriteItem>, ApiError> {
+        self.idempotency
+            .get()
+            .map(|claim| claim.draft(self, response))
+            .transpose()
+    }
+
+    /// Records that a write carrying a drafted receipt committed.
+    pub fn receipt_committed(&self) {
+        if let Some(claim) = self.idempotency.get() {
+            claim.committed();
+        }
+    }
 }

@@ -37,9 +37,19 @@ pub struct Claim {
 impl Claim {
     /// The transaction item that records `response` as this key's outcome.
     pub fn receipt(&self, cx: &Ctx<'_>, response: &Response<Body>) -> Result<TransactWriteItem, ApiError> {
-        let item = cx.app.store.key_receipt(&self.key, stored(response))?;
-        self.receipt_issued.store(true, Ordering::SeqCst);
+        let item = self.draft(cx, response)?;
+        self.committed();
         Ok(item)
+    }
+
+    /// A receipt for a write that may not be attempted or may not commit (one of several
+    /// candidate writes); `committed` must follow once one carrying it did.
+    pub fn draft(&self, cx: &Ctx<'_>, response: &Response<Body>) -> Result<TransactWriteItem, ApiError> {
+        Ok(cx.app.store.key_receipt(&self.key, stored(response))?)
+    }
+
+    pub fn committed(&self) {
+        self.receipt_issued.store(true, Ordering::SeqCst);
     }
 }
 

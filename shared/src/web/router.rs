@@ -55,6 +55,7 @@ pub enum Function {
     Organizations,
     Memberships,
     Campaigns,
+    Jobs,
 }
 
 impl Function {
@@ -63,6 +64,7 @@ impl Function {
         Function::Organizations,
         Function::Memberships,
         Function::Campaigns,
+        Function::Jobs,
     ];
 
     /// The Cargo package and SAM resource stem of the function.
@@ -72,6 +74,7 @@ impl Function {
             Function::Organizations => "organizations",
             Function::Memberships => "memberships",
             Function::Campaigns => "campaigns",
+            Function::Jobs => "jobs",
         }
     }
 
@@ -84,6 +87,7 @@ impl Function {
             Function::Organizations => &[crate::organizations::handlers::ROUTES],
             Function::Memberships => &[crate::memberships::handlers::ROUTES],
             Function::Campaigns => &[crate::campaigns::handlers::ROUTES],
+            Function::Jobs => &[crate::jobs::handlers::ROUTES],
         }
     }
 

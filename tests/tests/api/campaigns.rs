@@ -66,6 +66,7 @@ async fn p7_p8_p19_create_associates_tenant_defaults_and_full_schema() {
     assert_eq!(
         fields,
         [
+            "active_job_count",
             "description",
             "end_time",
             "id",

@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("campaigns-list", 200),
     ("campaigns-list-staging", 200),
     ("campaigns-get", 404),
+    ("jobs-get", 404),
 ];
 
 fn events_dir() -> PathBuf {
