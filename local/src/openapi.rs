@@ -406,6 +406,7 @@ mod tests {
             | ApiError::NotFound
             | ApiError::MethodNotAllowed { .. }
             | ApiError::Conflict(_)
+            | ApiError::Gone(_)
             | ApiError::PreconditionFailed
             | ApiError::Validation(_)
             | ApiError::PayloadTooLarge
@@ -433,6 +434,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allowed: vec![] },
             ApiError::Conflict(String::new()),
+            ApiError::Gone(String::new()),
             ApiError::PreconditionFailed,
             ApiError::Validation(Default::default()),
             ApiError::PayloadTooLarge,

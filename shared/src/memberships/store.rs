@@ -1,6 +1,7 @@
-//! Membership items: `<tenant>#ORG#<org>#MEMBERS` / user id, with five index entries: the
+//! Membership items: `<tenant>#ORG#<org>#MEMBERS` / user id, with up to six index entries: the
 //! organization's members newest first (GSI1), by role (GSI2), by status (GSI3), by both
-//! (GSI4), and the user's organizations (GSI5).
+//! (GSI4), the user's organizations (GSI5), and, for an active member with an e-mail address,
+//! the address (GSI6, which an e-mail invitation to an existing member is checked against).
 
 use std::collections::HashMap;
 
@@ -39,6 +40,10 @@ struct MemberItem<'a> {
     gsi4sk: String,
     gsi5pk: String,
     gsi5sk: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi6pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi6sk: Option<&'a str>,
     entity: &'static str,
     #[serde(flatten)]
     membership: &'a Membership,
@@ -48,6 +53,13 @@ struct MemberItem<'a> {
 pub fn member_item(m: &Membership) -> Result<Item, StoreError> {
     let (t, o) = (m.tenant_id.as_str(), m.organization_id.as_str());
     let order = keys::time_ordered_sk(&time::format(&m.inserted_at), &m.user_id);
+    let email_key =
+        match (&m.email, m.status) {
+            (Some(email), MemberStatus::Active) if !email.trim().is_empty() => Some(
+                keys::members_by_email_pk(t, o, &crate::invitations::fold_email(email)),
+            ),
+            _ => None,
+        };
     to_item(&MemberItem {
         pk: keys::members_pk(t, o),
         sk: &m.user_id,
@@ -61,6 +73,8 @@ pub fn member_item(m: &Membership) -> Result<Item, StoreError> {
         gsi4sk: order,
         gsi5pk: keys::user_orgs_pk(t, &m.user_id),
         gsi5sk: keys::time_ordered_sk(&time::format(&m.inserted_at), o),
+        gsi6sk: email_key.as_ref().map(|_| m.user_id.as_str()),
+        gsi6pk: email_key,
         entity: "membership",
         membership: m,
     })

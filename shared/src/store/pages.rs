@@ -43,6 +43,22 @@ impl Store {
         signer: &CursorSigner,
         decode: impl Fn(Item) -> Result<T, StoreError>,
     ) -> Result<Page<T>> {
+        self.query_page_where(list, params, signer, decode, |_| true)
+            .await
+    }
+
+    /// `query_page` for a list whose partition may also hold items that no longer belong to it
+    /// (ones that changed state by the passing of time alone): those `keep` refuses are left
+    /// out and the page is filled from further down. Only for partitions that are bounded,
+    /// since every item left out is read again by the next page.
+    pub async fn query_page_where<T>(
+        &self,
+        list: &ListQuery,
+        params: &PageParams,
+        signer: &CursorSigner,
+        decode: impl Fn(Item) -> Result<T, StoreError>,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>> {
         let mut start_key = match &params.cursor {
             None => None,
             Some(cursor) => Some(start_key(list, &signer.verify(&list.scope, cursor)?)?),
@@ -70,6 +86,7 @@ impl Store {
             for item in output.items.unwrap_or_default() {
                 let key = cursor_key(list.index, &item)?;
                 match decode(item) {
+                    Ok(value) if !keep(&value) => {}
                     // The one past the page only says that there is more.
                     Ok(_) if data.len() == params.limit => {
                         has_more = true;
