@@ -319,6 +319,7 @@ async fn accept(cx: &Ctx<'_>) -> Reply {
         email: cx.principal.email.clone(),
         invited_by_user_id: Some(current.invited_by_user_id.clone()),
         last_active_at: Some(now),
+        expires_at: None,
         inserted_at: now,
         updated_at: now,
     };

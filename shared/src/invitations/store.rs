@@ -542,7 +542,6 @@ impl Store {
     /// The organization's invitations, newest first, as they read at `now`. A `pending` list
     /// reads the stored-pending partition and leaves out the ones past their expiry; an
     /// `expired` list first writes those as expired. Both partitions are bounded by the cap.
-    #[allow(clippy::too_many_arguments)]
     pub async fn list_invitations(
         &self,
         tenant: &str,
@@ -575,6 +574,7 @@ impl Store {
             ),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range: None,
         };
         self.query_page_where(
             &list,

@@ -125,10 +125,7 @@ async fn status_filters_are_exact_with_full_pages_while_time_passes() {
         "full pages: {sizes:?}"
     );
     assert!(expired.iter().all(|i| i["status"] == "expired"));
-    assert_eq!(
-        ids(&listed(&app, &t, &org, "status=revoked").await),
-        [revoked]
-    );
+    assert_eq!(ids(&listed(&app, &t, &org, "status=revoked").await), [revoked]);
     assert!(listed(&app, &t, &org, "status=accepted").await.is_empty());
     let all = listed(&app, &t, &org, "").await;
     assert_eq!(all.len(), 11);

@@ -6,6 +6,7 @@ mod accept;
 mod expiry;
 mod limits;
 mod manage;
+mod members;
 mod properties;
 mod races;
 
