@@ -18,6 +18,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("organizations-create", 201),
     ("organizations-list", 200),
     ("memberships-my-organizations", 200),
+    ("invitations-accept", 404),
     ("campaigns-list", 200),
     ("campaigns-get", 404),
 ];
