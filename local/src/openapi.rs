@@ -409,6 +409,7 @@ mod tests {
             | ApiError::NotFound
             | ApiError::MethodNotAllowed { .. }
             | ApiError::Conflict(_)
+            | ApiError::Gone(_)
             | ApiError::PreconditionFailed
             | ApiError::Validation(_)
             | ApiError::PayloadTooLarge
@@ -428,6 +429,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allowed: vec![] },
             ApiError::Conflict(String::new()),
+            ApiError::Gone(String::new()),
             ApiError::PreconditionFailed,
             ApiError::Validation(Default::default()),
             ApiError::PayloadTooLarge,

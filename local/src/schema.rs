@@ -257,6 +257,17 @@ mod route_tests {
         assert_eq!(template_routes(), table);
     }
 
+    /// The resources whose route tables a function serves, in `Function::tables` order.
+    fn served_resources(function: Function) -> &'static [&'static str] {
+        match function {
+            Function::Tenants => &["tenants"],
+            Function::Organizations => &["organizations"],
+            Function::Memberships => &["memberships", "invitations"],
+            Function::Campaigns => &["campaigns"],
+            Function::Jobs => &["jobs"],
+        }
+    }
+
     #[test]
     fn every_function_has_a_binary_and_a_template_resource() {
         let root = crate::dynamodb_local::repo_root();
@@ -270,9 +281,16 @@ mod route_tests {
             let text =
                 std::fs::read_to_string(&main).unwrap_or_else(|_| panic!("{} missing", main.display()));
             let name = function.name();
+            let text: String = text.split_whitespace().collect();
+            let tables: Vec<String> = served_resources(*function)
+                .iter()
+                .map(|r| format!("shared::{r}::handlers::ROUTES,"))
+                .collect();
+            assert_eq!(tables.len(), function.tables().len(), "{name}");
+            let expected = format!("run(\"{name}\",&[{}]", tables.concat());
             assert!(
-                text.contains(&format!("run(\"{name}\", &[shared::{name}::handlers::ROUTES")),
-                "{} does not serve the {name} route table (alone)",
+                text.contains(&expected) || text.contains(&expected.replace(",]", "]")),
+                "{} does not serve exactly the route tables of {name}: {expected}",
                 main.display()
             );
         }

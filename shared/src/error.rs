@@ -15,6 +15,8 @@ pub enum Error {
     NotFound,
     /// A uniqueness or state rule refuses the change.
     Conflict(String),
+    /// The record existed but can no longer be used (an expired, revoked or used invitation).
+    Gone(String),
     /// `If-Match` does not match the record's current ETag.
     PreconditionFailed,
     /// The caller's role does not allow the action.
@@ -41,6 +43,10 @@ impl Error {
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Error::Conflict(message.into())
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Error::Gone(message.into())
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {

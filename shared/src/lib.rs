@@ -1,8 +1,9 @@
 //! The library every Lambda function of the API is a thin shell over.
 //!
-//! One folder per resource (`tenants`, `organizations`, `memberships`, `campaigns`, `jobs`), each with
-//! its model and rules (`mod.rs`), its DynamoDB items and queries (`store.rs`) and its HTTP
-//! handlers with their route table (`handlers.rs`). Layers point one way: handlers → rules →
+//! One folder per resource (`tenants`, `organizations`, `memberships`, `invitations`,
+//! `campaigns`, `jobs`), each with its model and rules (`mod.rs`), its DynamoDB items and
+//! queries (`store.rs`) and its HTTP handlers with their route table (`handlers.rs`). Layers
+//! point one way: handlers → rules →
 //! store. Around them the cross-cutting parts: `web` (routing, request parsing, the pipeline,
 //! idempotency, problem+json), `auth`, `tenancy` (the tenant gate), `store` (DynamoDB
 //! primitives), `pagination`, `validate`, `error`.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod etag;
 pub mod https;
+pub mod invitations;
 pub mod jobs;
 pub mod logging;
 pub mod memberships;

@@ -8,6 +8,7 @@ mod api {
     mod events;
     mod faults;
     mod hardening;
+    mod invitations;
     mod jobs;
     mod jwks;
     mod logs;

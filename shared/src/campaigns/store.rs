@@ -295,6 +295,7 @@ impl Store {
             ),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range: None,
         };
         self.query_page(&list, params, signer, |item| {
             from_item::<CampaignItem>(item).map(|i| i.into_record().campaign)

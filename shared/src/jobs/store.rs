@@ -487,6 +487,7 @@ impl Store {
             ),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range: None,
         };
         self.query_page_where(&list, params, signer, |item| {
             let record = from_item::<JobItem>(item)?.into_record();

@@ -3,10 +3,13 @@
 use http::{header, StatusCode};
 use serde_json::Value;
 
-use super::{Authority, MemberStatus, Membership, Role, ANY_MEMBER, MANAGERS, OWNERS};
+use super::{
+    already_member, invitation_expired, Authority, MemberStatus, Membership, Role, UserOrganization,
+    ANY_MEMBER, MANAGERS, OWNERS,
+};
 use crate::{
     error::Violations,
-    route, time,
+    route,
     validate::{is_email, is_user_id, known_fields},
     web::{
         response::{json, no_content, with_header},
@@ -31,6 +34,7 @@ const MEMBERSHIP_READ_ONLY: &[&str] = &[
     "email",
     "invited_by_user_id",
     "last_active_at",
+    "expires_at",
 ];
 
 /// The live organization the path names, and the caller's tenant.
@@ -87,6 +91,7 @@ async fn invite(cx: &Ctx<'_>) -> Reply {
             "status",
             "invited_by_user_id",
             "last_active_at",
+            "expires_at",
         ],
     )?;
     let mut v = Violations::default();
@@ -119,7 +124,13 @@ async fn invite(cx: &Ctx<'_>) -> Reply {
     };
     let allowed: &[Role] = if role == Role::Owner { &OWNERS } else { &MANAGERS };
     authority.require(allowed, "granting this role")?;
-    let now = time::now();
+    let now = cx.app.clock.now();
+    // An invitation that expired is replaced by the new one; anything else is a membership.
+    let expired = match cx.store().get_membership(tenant, &org_id, &user_id).await? {
+        Some(existing) if existing.is_expired_invitation(now) => Some(existing),
+        Some(_) => return Err(already_member().into()),
+        None => None,
+    };
     let membership = Membership {
         organization_id: org_id.clone(),
         user_id: user_id.clone(),
@@ -129,19 +140,26 @@ async fn invite(cx: &Ctx<'_>) -> Reply {
         email,
         invited_by_user_id: Some(cx.principal.sub.clone()),
         last_active_at: None,
+        expires_at: None,
         inserted_at: now,
         updated_at: now,
     };
     let location = format!("/v1/organizations/{org_id}/members/{}", encode_segment(&user_id));
     let response = with_header(
-        json(StatusCode::CREATED, &membership)?,
+        json(StatusCode::CREATED, &membership.clone().at(now))?,
         header::LOCATION,
         &location,
     );
     let actor = authority.check(cx.store(), &cx.principal, tenant, &org_id, allowed)?;
-    cx.store()
-        .invite(&membership, actor, cx.receipt(&response)?)
-        .await?;
+    let receipt = cx.receipt(&response)?;
+    match expired {
+        Some(previous) => {
+            cx.store()
+                .replace_membership(&previous, &membership, actor, receipt)
+                .await?
+        }
+        None => cx.store().invite(&membership, actor, receipt).await?,
+    }
     Ok(response)
 }
 
@@ -162,14 +180,22 @@ async fn list(cx: &Ctx<'_>) -> Reply {
     });
     let status = query.get("status").and_then(|s| {
         MemberStatus::parse(s).or_else(|| {
-            v.add("status", "must be invited or active");
+            v.add("status", "must be invited, active or expired");
             None
         })
     });
     v.into_result()?;
     let page = cx
         .store()
-        .list_members(tenant, &org_id, role, status, &params, &cx.app.cursors)
+        .list_members(
+            tenant,
+            &org_id,
+            role,
+            status,
+            &params,
+            &cx.app.cursors,
+            cx.app.clock.now(),
+        )
         .await?;
     json(StatusCode::OK, &page)
 }
@@ -179,7 +205,8 @@ async fn get(cx: &Ctx<'_>) -> Reply {
     Authority::of(cx.store(), &cx.principal, tenant, &org_id)
         .await?
         .require(&ANY_MEMBER, "reading members")?;
-    json(StatusCode::OK, &addressed_member(cx, tenant, &org_id).await?)
+    let member = addressed_member(cx, tenant, &org_id).await?;
+    json(StatusCode::OK, &member.at(cx.app.clock.now()))
 }
 
 async fn change_role(cx: &Ctx<'_>) -> Reply {
@@ -194,8 +221,9 @@ async fn change_role(cx: &Ctx<'_>) -> Reply {
         v.add("role", "must be one of owner, admin, member");
     }
     v.into_result()?;
+    let now = cx.app.clock.now();
     let Some(role) = role.filter(|r| *r != current.role) else {
-        return json(StatusCode::OK, &current);
+        return json(StatusCode::OK, &current.at(now));
     };
     // Owner is granted and taken away only by owners (or tenant admins).
     let allowed: &[Role] = if role == Role::Owner || current.role == Role::Owner {
@@ -206,7 +234,7 @@ async fn change_role(cx: &Ctx<'_>) -> Reply {
     authority.require(allowed, "granting or taking away the owner role")?;
     let next = Membership {
         role,
-        updated_at: time::now().max(current.updated_at),
+        updated_at: now.max(current.updated_at),
         ..current.clone()
     };
     // A member acting on their own membership is already guarded by the membership's condition.
@@ -218,7 +246,7 @@ async fn change_role(cx: &Ctx<'_>) -> Reply {
     cx.store()
         .replace_membership(&current, &next, actor, None)
         .await?;
-    json(StatusCode::OK, &next)
+    json(StatusCode::OK, &next.at(now))
 }
 
 async fn remove(cx: &Ctx<'_>) -> Reply {
@@ -249,10 +277,14 @@ async fn accept(cx: &Ctx<'_>) -> Reply {
         ));
     }
     let current = addressed_member(cx, tenant, &org_id).await?;
+    let now = cx.app.clock.now();
     if current.status == MemberStatus::Active {
-        return json(StatusCode::OK, &current);
+        return json(StatusCode::OK, &current.at(now));
     }
-    let now = time::now().max(current.updated_at);
+    if current.is_expired_invitation(now) {
+        return Err(invitation_expired().into());
+    }
+    let now = now.max(current.updated_at);
     let next = Membership {
         status: MemberStatus::Active,
         last_active_at: Some(now),
@@ -260,7 +292,7 @@ async fn accept(cx: &Ctx<'_>) -> Reply {
         updated_at: now,
         ..current.clone()
     };
-    let response = json(StatusCode::OK, &next)?;
+    let response = json(StatusCode::OK, &next.clone().at(now))?;
     cx.store()
         .replace_membership(&current, &next, None, cx.receipt(&response)?)
         .await?;
@@ -290,5 +322,12 @@ async fn user_orgs(cx: &Ctx<'_>) -> Reply {
         .store()
         .list_user_orgs(tenant, user_id, &params, &cx.app.cursors)
         .await?;
-    json(StatusCode::OK, &page)
+    let now = cx.app.clock.now();
+    json(
+        StatusCode::OK,
+        &page.map(|uo| UserOrganization {
+            membership: uo.membership.at(now),
+            ..uo
+        }),
+    )
 }

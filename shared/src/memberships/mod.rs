@@ -58,6 +58,8 @@ pub const ANY_MEMBER: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
 pub enum MemberStatus {
     Invited,
     Active,
+    /// How an invitation past its `expires_at` reads; never stored (see `Membership::at`).
+    Expired,
 }
 
 impl MemberStatus {
@@ -65,6 +67,7 @@ impl MemberStatus {
         match self {
             MemberStatus::Invited => "invited",
             MemberStatus::Active => "active",
+            MemberStatus::Expired => "expired",
         }
     }
 
@@ -72,9 +75,21 @@ impl MemberStatus {
         match raw {
             "invited" => Some(MemberStatus::Invited),
             "active" => Some(MemberStatus::Active),
+            "expired" => Some(MemberStatus::Expired),
             _ => None,
         }
     }
+}
+
+/// Lifetime of a membership invitation. Fixed, so an invitation expires exactly
+/// `INVITATION_DAYS` after `inserted_at`: the time-ordered index keys then split a status
+/// partition into its live and its expired invitations with a key condition (see
+/// `store::list_members`), and nothing needs to be stored or rewritten when one expires.
+pub const INVITATION_DAYS: i64 = 7;
+
+/// Where a membership invitation inserted at `inserted_at` expires.
+pub fn invitation_expiry(inserted_at: Timestamp) -> Timestamp {
+    inserted_at + chrono::Duration::days(INVITATION_DAYS)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +105,11 @@ pub struct Membership {
     pub invited_by_user_id: Option<String>,
     #[serde(with = "time::rfc3339_option", default)]
     pub last_active_at: Option<Timestamp>,
+    /// When an invitation stops being acceptable; `null` once active. Derived from
+    /// `inserted_at`, never stored (the table's `expires_at` is its time to live, and a
+    /// membership, counted in `member_count`, must not vanish on its own).
+    #[serde(with = "time::rfc3339_option", default, skip_deserializing)]
+    pub expires_at: Option<Timestamp>,
     #[serde(with = "time::rfc3339")]
     pub inserted_at: Timestamp,
     #[serde(with = "time::rfc3339")]
@@ -108,9 +128,29 @@ impl Membership {
             email,
             invited_by_user_id: None,
             last_active_at: Some(now),
+            expires_at: None,
             inserted_at: now,
             updated_at: now,
         }
+    }
+
+    /// The membership as it reads at `now`: an invitation carries its expiry, and past it
+    /// reads as `expired`. Only for showing: writes take the stored form.
+    pub fn at(mut self, now: Timestamp) -> Self {
+        self.expires_at = None;
+        if self.status == MemberStatus::Invited {
+            let expiry = invitation_expiry(self.inserted_at);
+            self.expires_at = Some(expiry);
+            if now >= expiry {
+                self.status = MemberStatus::Expired;
+            }
+        }
+        self
+    }
+
+    /// Whether this stored invitation can no longer be accepted at `now`.
+    pub fn is_expired_invitation(&self, now: Timestamp) -> bool {
+        self.clone().at(now).status == MemberStatus::Expired
     }
 
     pub fn is_active_owner(&self) -> bool {
@@ -139,6 +179,10 @@ pub fn last_owner() -> Error {
 }
 
 /// The membership changed between the read and the write.
+pub fn invitation_expired() -> Error {
+    Error::gone("the invitation has expired; ask for a new one")
+}
+
 pub fn changed() -> Error {
     Error::conflict("the membership changed while this request ran; retry")
 }

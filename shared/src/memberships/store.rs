@@ -1,13 +1,18 @@
-//! Membership items: `<tenant>#ORG#<org>#MEMBERS` / user id, with five index entries: the
+//! Membership items: `<tenant>#ORG#<org>#MEMBERS` / user id, with up to six index entries: the
 //! organization's members newest first (GSI1), by role (GSI2), by status (GSI3), by both
-//! (GSI4), and the user's organizations (GSI5).
+//! (GSI4), the user's organizations (GSI5), and, for an active member with an e-mail address,
+//! the address (GSI6, which an e-mail invitation to an existing member is checked against).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 use serde::Serialize;
 
-use super::{already_member, changed, last_owner, MemberStatus, Membership, Role, UserOrganization};
+use chrono::Duration;
+
+use super::{
+    already_member, changed, last_owner, MemberStatus, Membership, Role, UserOrganization, INVITATION_DAYS,
+};
 use crate::{
     error::{Error, Result},
     organizations::{role_lost, OrgRecord},
@@ -17,12 +22,12 @@ use crate::{
         counters::{org_counters, OrgCounts},
         from_item,
         keys::{self, GSI1, GSI2, GSI3, GSI4, GSI5},
-        pages::ListQuery,
+        pages::{ListQuery, SkRange},
         s, to_item,
         tx::{self, TxError},
         Item, Read, Store, StoreError,
     },
-    time,
+    time::{self, Timestamp},
 };
 
 #[derive(Serialize)]
@@ -39,6 +44,10 @@ struct MemberItem<'a> {
     gsi4sk: String,
     gsi5pk: String,
     gsi5sk: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi6pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi6sk: Option<&'a str>,
     entity: &'static str,
     #[serde(flatten)]
     membership: &'a Membership,
@@ -48,7 +57,14 @@ struct MemberItem<'a> {
 pub fn member_item(m: &Membership) -> Result<Item, StoreError> {
     let (t, o) = (m.tenant_id.as_str(), m.organization_id.as_str());
     let order = keys::time_ordered_sk(&time::format(&m.inserted_at), &m.user_id);
-    to_item(&MemberItem {
+    let email_key =
+        match (&m.email, m.status) {
+            (Some(email), MemberStatus::Active) if !email.trim().is_empty() => Some(
+                keys::members_by_email_pk(t, o, &crate::invitations::fold_email(email)),
+            ),
+            _ => None,
+        };
+    let mut item = to_item(&MemberItem {
         pk: keys::members_pk(t, o),
         sk: &m.user_id,
         gsi1pk: keys::members_pk(t, o),
@@ -61,9 +77,14 @@ pub fn member_item(m: &Membership) -> Result<Item, StoreError> {
         gsi4sk: order,
         gsi5pk: keys::user_orgs_pk(t, &m.user_id),
         gsi5sk: keys::time_ordered_sk(&time::format(&m.inserted_at), o),
+        gsi6sk: email_key.as_ref().map(|_| m.user_id.as_str()),
+        gsi6pk: email_key,
         entity: "membership",
         membership: m,
-    })
+    })?;
+    // Derived on every read; the attribute of that name is the table's time to live.
+    item.remove(keys::TTL_ATTRIBUTE);
+    Ok(item)
 }
 
 /// A transaction condition: `user_id` is still an active member of the organization with one
@@ -231,6 +252,8 @@ impl Store {
         .await
     }
 
+    // The two filters, the page and the moment the statuses are read at are all the list is.
+    #[allow(clippy::too_many_arguments)]
     pub async fn list_members(
         &self,
         tenant: &str,
@@ -239,8 +262,21 @@ impl Store {
         status: Option<MemberStatus>,
         params: &PageParams,
         signer: &CursorSigner,
+        now: Timestamp,
     ) -> Result<Page<Membership>> {
-        let (index, partition) = match (role, status) {
+        // Expired invitations are stored as invited: a key condition on the time-ordered sort
+        // key splits them off, since each expires a fixed time after it was inserted.
+        let cutoff = format!("{}$", time::format(&(now - Duration::days(INVITATION_DAYS))));
+        let sk_range = match status {
+            Some(MemberStatus::Invited) => Some(SkRange::After(cutoff)),
+            Some(MemberStatus::Expired) => Some(SkRange::Before(cutoff)),
+            _ => None,
+        };
+        let stored = status.map(|s| match s {
+            MemberStatus::Expired => MemberStatus::Invited,
+            other => other,
+        });
+        let (index, partition) = match (role, stored) {
             (None, None) => (GSI1, keys::members_pk(tenant, org_id)),
             (Some(r), None) => (GSI2, keys::members_by_role_pk(tenant, org_id, r.as_str())),
             (None, Some(s)) => (GSI3, keys::members_by_status_pk(tenant, org_id, s.as_str())),
@@ -262,8 +298,12 @@ impl Store {
             ),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range,
         };
-        self.query_page(&list, params, signer, from_item).await
+        self.query_page(&list, params, signer, |item| {
+            from_item::<Membership>(item).map(|m| m.at(now))
+        })
+        .await
     }
 
     /// A user's organizations, newest membership first. A deleted organization's memberships
@@ -285,6 +325,7 @@ impl Store {
             scope: pagination::scope(Some(tenant), &format!("user-orgs:{user_id}"), &[]),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range: None,
         };
         let mut data = Vec::new();
         let mut request = params.clone();

@@ -271,6 +271,7 @@ impl Store {
             scope: pagination::scope(Some(tenant), "organizations", &[("domain", domain)]),
             item_pk_prefix: Some(keys::tenant_prefix(tenant)),
             newest_first: true,
+            sk_range: None,
         };
         self.query_page(&list, params, signer, |item| decode(item).map(|r| r.org))
             .await

@@ -47,9 +47,14 @@ pub const GSI5: Index = Index {
     pk: "gsi5pk",
     sk: "gsi5sk",
 };
+pub const GSI6: Index = Index {
+    name: Some("gsi6"),
+    pk: "gsi6pk",
+    sk: "gsi6sk",
+};
 
 /// Every key schema the code queries; the table definition in `template.yaml` must declare them.
-pub const ALL_INDEXES: &[Index] = &[TABLE, GSI1, GSI2, GSI3, GSI4, GSI5];
+pub const ALL_INDEXES: &[Index] = &[TABLE, GSI1, GSI2, GSI3, GSI4, GSI5, GSI6];
 
 /// The primary key of one item.
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
@@ -71,6 +76,21 @@ pub fn org_name(tenant_id: &str, folded_name: &str) -> Item {
 
 pub fn member(tenant_id: &str, org_id: &str, user_id: &str) -> Item {
     key(members_pk(tenant_id, org_id), user_id)
+}
+
+pub fn invitation(tenant_id: &str, invitation_id: &str) -> Item {
+    key(invitations_pk(tenant_id), invitation_id)
+}
+
+/// The item that holds an organization's one pending invitation per (case-folded) address.
+pub fn invitation_email(tenant_id: &str, org_id: &str, folded_email: &str) -> Item {
+    key(invitation_emails_pk(tenant_id, org_id), folded_email)
+}
+
+/// The counter of an organization's pending invitations (kept off the organization item, whose
+/// writes replace it whole and whose version is its ETag).
+pub fn invitation_counter(tenant_id: &str, org_id: &str) -> Item {
+    key(invitation_counter_pk(tenant_id, org_id), INVITATION_COUNTER_SK)
 }
 
 pub fn campaign(tenant_id: &str, campaign_id: &str) -> Item {
@@ -157,6 +177,36 @@ pub fn members_by_role_status_pk(tenant_id: &str, org_id: &str, role: &str, stat
 pub fn user_orgs_pk(tenant_id: &str, user_id: &str) -> String {
     format!("{tenant_id}#USER#{user_id}#ORGS")
 }
+
+/// `gsi6`: an organization's active memberships with one (case-folded) e-mail address.
+pub fn members_by_email_pk(tenant_id: &str, org_id: &str, folded_email: &str) -> String {
+    format!("{tenant_id}#MEMBERS#{org_id}#EMAIL#{folded_email}")
+}
+
+/// E-mail invitations of a tenant (sort key: the invitation id, which the token carries).
+pub fn invitations_pk(tenant_id: &str) -> String {
+    format!("{tenant_id}#INVITATION")
+}
+
+/// `gsi1`: one organization's invitations (sort key: time-ordered id).
+pub fn org_invitations_pk(tenant_id: &str, org_id: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#INVITATIONS")
+}
+
+/// `gsi2`: one organization's invitations with one stored status.
+pub fn org_invitations_by_status_pk(tenant_id: &str, org_id: &str, status: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#INVITATIONS#STATUS#{status}")
+}
+
+pub fn invitation_emails_pk(tenant_id: &str, org_id: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#INVITATION_EMAIL")
+}
+
+pub fn invitation_counter_pk(tenant_id: &str, org_id: &str) -> String {
+    format!("{tenant_id}#ORG#{org_id}#INVITATION_COUNT")
+}
+
+pub const INVITATION_COUNTER_SK: &str = "PENDING";
 
 /// Campaigns of a tenant (sort key: the time-ordered id).
 pub fn campaigns_pk(tenant_id: &str) -> String {

@@ -82,6 +82,7 @@ impl Store {
             scope: pagination::scope(None, "tenants", &[("status", status.map(TenantStatus::as_str))]),
             item_pk_prefix: None,
             newest_first: true,
+            sk_range: None,
         };
         self.query_page(&list, params, signer, from_item).await
     }

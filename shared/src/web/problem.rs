@@ -21,6 +21,8 @@ pub enum ApiError {
         allowed: Vec<&'static str>,
     },
     Conflict(String),
+    /// An invitation that expired, was revoked or was already used.
+    Gone(String),
     PreconditionFailed,
     Validation(FieldErrors),
     /// A request body over `MAX_BODY_BYTES`.
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Gone(_) => "gone",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::Validation(_) => "validation_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::Gone(_) => "Gone",
             ApiError::PreconditionFailed => "Precondition failed",
             ApiError::Validation(_) => "Validation failed",
             ApiError::PayloadTooLarge => "Payload too large",
@@ -109,7 +114,8 @@ impl ApiError {
             ApiError::BadRequest(d)
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
-            | ApiError::Conflict(d) => d.clone(),
+            | ApiError::Conflict(d)
+            | ApiError::Gone(d) => d.clone(),
             ApiError::TenantInactive => "the tenant is suspended or deleted".to_owned(),
             ApiError::NotFound => "no such resource".to_owned(),
             ApiError::MethodNotAllowed { allowed } => {
@@ -192,6 +198,7 @@ impl From<Error> for ApiError {
         match e {
             Error::NotFound => ApiError::NotFound,
             Error::Conflict(detail) => ApiError::Conflict(detail),
+            Error::Gone(detail) => ApiError::Gone(detail),
             Error::PreconditionFailed => ApiError::PreconditionFailed,
             Error::Forbidden(detail) => ApiError::Forbidden(detail),
             Error::TenantInactive => ApiError::TenantInactive,

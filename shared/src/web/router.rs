@@ -85,7 +85,10 @@ impl Function {
         match self {
             Function::Tenants => &[crate::tenants::handlers::ROUTES],
             Function::Organizations => &[crate::organizations::handlers::ROUTES],
-            Function::Memberships => &[crate::memberships::handlers::ROUTES],
+            Function::Memberships => &[
+                crate::memberships::handlers::ROUTES,
+                crate::invitations::handlers::ROUTES,
+            ],
             Function::Campaigns => &[crate::campaigns::handlers::ROUTES],
             Function::Jobs => &[crate::jobs::handlers::ROUTES],
         }

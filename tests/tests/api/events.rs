@@ -19,6 +19,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("organizations-create-base64", 201),
     ("organizations-list", 200),
     ("memberships-my-organizations", 200),
+    ("invitations-accept", 404),
     ("campaigns-list", 200),
     ("campaigns-list-staging", 200),
     ("campaigns-get", 404),

@@ -341,6 +341,7 @@ async fn deleting_an_organization_costs_the_same_with_a_thousand_members() {
                 email: None,
                 invited_by_user_id: Some("owner".into()),
                 last_active_at: None,
+                expires_at: None,
                 inserted_at: now,
                 updated_at: now,
             };

@@ -271,6 +271,7 @@ fn probe_list(tenant: &str) -> ListQuery {
         scope: scope(Some(tenant), "probes", &[]),
         item_pk_prefix: Some(format!("{tenant}#")),
         newest_first: true,
+        sk_range: None,
     }
 }
 

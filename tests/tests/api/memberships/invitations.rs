@@ -59,6 +59,7 @@ async fn invite_accept_and_remove_flow() {
         fields,
         [
             "email",
+            "expires_at",
             "inserted_at",
             "invited_by_user_id",
             "last_active_at",
