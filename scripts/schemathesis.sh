@@ -33,12 +33,8 @@ if [[ -z "$SCHEMATHESIS" ]]; then
   fi
 fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+source "$ROOT/scripts/dev-server-lib.sh"
 
-PORT="${PORT:-$(free_port)}"
-DYNAMODB_PORT="${DYNAMODB_PORT:-$(free_port)}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-30}"
 PHASES="${PHASES:-examples,coverage,fuzzing,stateful}"
 # Every check except two that cannot hold for this API by design:
@@ -49,69 +45,10 @@ PHASES="${PHASES:-examples,coverage,fuzzing,stateful}"
 # use_after_free is off for the tenants run only: DELETE /v1/tenants/{id} is a soft delete and a
 # platform_admin still reads the tenant with status `deleted`, as the contract says.
 CHECKS="${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,missing_required_header,unsupported_method,allow_header_conformance,ignored_auth,use_after_free,ensure_resource_availability}"
-BASE_URL="http://127.0.0.1:${PORT}"
+SERVER_ENV=(TENANT_CACHE_TTL_SECONDS=0)
+start_dev_server schemathesis
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/campaign-api-schemathesis.XXXXXX")"
-SERVER_PID=""
-
-cleanup() {
-  local status=$?
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    # SIGTERM: the dev server stops its DynamoDB Local and exits.
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [[ $status -ne 0 && -s "$WORK/server.log" ]]; then
-    echo "--- last lines of the server log ($WORK/server.log is removed) ---" >&2
-    grep -v 'TOKEN=\| INFO ' "$WORK/server.log" | tail -n 40 >&2 || true
-  fi
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "building the dev server"
-cargo build --quiet -p local --bin dev-server --bin dev-token
-
-# Secrets of this run only; the dev token is signed with the same one.
-export JWT_HS256_SECRET="schemathesis-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-export CURSOR_SECRET="schemathesis-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-
-echo "starting the dev server on ${BASE_URL} (DynamoDB Local on ${DYNAMODB_PORT}, data in ${WORK})"
-PORT="$PORT" \
-  DYNAMODB_PORT="$DYNAMODB_PORT" \
-  DYNAMODB_DATA_DIR="$WORK/dynamodb" \
-  TABLE_NAME="schemathesis" \
-  AWS_ENDPOINT_URL_DYNAMODB="" \
-  TENANT_CACHE_TTL_SECONDS=0 \
-  RUST_LOG="${RUST_LOG:-warn}" \
-  ./target/debug/dev-server >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-
-for _ in $(seq 1 600); do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "the dev server exited during start-up:" >&2
-    cat "$WORK/server.log" >&2
-    exit 1
-  fi
-  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $PORT), 0.2).close()" 2>/dev/null; then
-    break
-  fi
-  sleep 0.2
-done
-python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2).close()" 2>/dev/null || {
-  echo "the dev server did not listen on ${PORT} within 120 s" >&2
-  exit 1
-}
-
-TOKEN="$(./target/debug/dev-token --sub schemathesis-user --tenant schemathesis-tenant \
+TOKEN="$("$DEV_TOKEN_BIN" --sub schemathesis-user --tenant schemathesis-tenant \
   --roles tenant_admin,platform_admin --ttl-seconds 7200)"
 
 # Fixtures: an organization and a campaign under it. Random UUIDs never name a record, so without

@@ -565,6 +565,22 @@ pub fn property_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// A proxy in front of the run's DynamoDB Local (to stall, throttle or count calls), and
+/// settings whose DynamoDB client goes through it with `vars` set on top.
+pub async fn proxied_settings(vars: &[(&'static str, &str)]) -> (local::dynamo_proxy::DynamoProxy, Settings) {
+    let proxy = local::dynamo_proxy::DynamoProxy::start(dynamodb_endpoint())
+        .await
+        .expect("proxy");
+    let mut settings = Settings {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..Default::default()
+    };
+    for (name, value) in vars {
+        settings.vars.insert(name, (*value).to_owned());
+    }
+    (proxy, settings)
+}
+
 /// One app (one table) shared by the property tests of a file; use fresh tenants per case.
 pub async fn shared_app(cell: &'static tokio::sync::OnceCell<TestApp>) -> &'static TestApp {
     cell.get_or_init(TestApp::new).await

@@ -1,9 +1,9 @@
 //! Metrics as CloudWatch reads them: Embedded Metric Format documents written after a request.
 //! A test binary of its own, because installing the recorder is process-wide and permanent.
 
-use api_tests::{tenant_id, token, Settings, TestApp};
+use api_tests::{tenant_id, token, TestApp};
 use http::StatusCode;
-use local::dynamo_proxy::{DynamoProxy, Mode};
+use local::dynamo_proxy::Mode;
 use serde_json::Value;
 
 /// The EMF documents `flush` writes, one JSON object per line.
@@ -27,14 +27,7 @@ fn document<'a>(docs: &'a [Value], dimension: &str, value: &str) -> &'a Value {
 #[tokio::test]
 async fn requests_latency_5xx_and_throttles_become_emf_metrics() {
     assert!(shared::telemetry::init("CampaignApiTest", "tests"));
-    let proxy = DynamoProxy::start(api_tests::dynamodb_endpoint())
-        .await
-        .expect("proxy");
-    let mut settings = Settings {
-        endpoint: Some(proxy.endpoint.clone()),
-        ..Default::default()
-    };
-    settings.vars.insert("DYNAMODB_MAX_ATTEMPTS", "1".into());
+    let (proxy, settings) = api_tests::proxied_settings(&[("DYNAMODB_MAX_ATTEMPTS", "1")]).await;
     let app = TestApp::with(settings).await;
     let owner = token("owner", Some(&tenant_id()), &[]);
     assert_eq!(app.get("/v1/tenant", &owner).await.status, StatusCode::OK);

@@ -96,14 +96,7 @@ async fn a_stalled_dynamodb_answers_503_promptly_and_writes_nothing_half() {
 
 #[tokio::test]
 async fn the_request_budget_bounds_a_request_whatever_the_sdk_waits() {
-    let proxy = DynamoProxy::start(api_tests::dynamodb_endpoint())
-        .await
-        .expect("proxy");
-    let mut settings = Settings {
-        endpoint: Some(proxy.endpoint.clone()),
-        ..Default::default()
-    };
-    settings.vars.insert("REQUEST_TIMEOUT_MS", "400".into());
+    let (proxy, settings) = api_tests::proxied_settings(&[("REQUEST_TIMEOUT_MS", "400")]).await;
     let app = TestApp::with(settings).await;
     let owner = token("owner", Some(&tenant_id()), &[]);
     proxy.set_mode(Mode::Stall);
