@@ -235,6 +235,7 @@ impl InProcess {
             return Err(format!("{method} {path}: {} {}", reply.status, reply.body));
         }
         Ok(Measured {
+            page_items: reply.body["data"].as_array().map(Vec::len),
             calls: self.proxy.counts(),
             capacity: self.proxy.take_capacity(),
             elapsed: reply.elapsed,
@@ -243,6 +244,8 @@ impl InProcess {
 }
 
 pub struct Measured {
+    /// The number of items of a list's page.
+    pub page_items: Option<usize>,
     pub calls: BTreeMap<String, usize>,
     pub capacity: Vec<Consumed>,
     pub elapsed: Duration,

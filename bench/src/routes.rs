@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::inproc::{tenant_id, token, InProcess, Measured};
 
-/// The data every case works on: one tenant with an organization (its admin is the owner) and a
-/// campaign in it.
+/// The data every case works on: one tenant with an organization (its admin is the owner) and
+/// 60 campaigns in it.
 pub struct Fixture {
     pub tenant: String,
     pub admin: String,
@@ -31,9 +31,8 @@ impl Fixture {
         );
         let org = ip.create_org(&admin, "Routes org").await?;
         let campaign = ip.create_campaign(&admin, &org, "Routes campaign").await?;
-        for n in 0..4 {
-            ip.create_campaign(&admin, &org, &format!("Listed {n}")).await?;
-        }
+        // Lists read full pages (the default limit is 50), as an active tenant's would.
+        ip.clone_campaign(&tenant, &campaign, 60).await?;
         Ok(Fixture {
             tenant,
             admin,
