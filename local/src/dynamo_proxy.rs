@@ -1,13 +1,15 @@
 //! A DynamoDB stand-in in front of a real endpoint (DynamoDB Local), on a real socket: it passes
 //! requests through and counts them per operation, or misbehaves on demand, as DynamoDB does
 //! under load or in an outage. The fault tests, the load run and the benchmark's call counts
-//! use it.
+//! use it. With `record_capacity(true)` it also asks DynamoDB for the capacity every request
+//! consumes (`ReturnConsumedCapacity = INDEXES`, added to the request on its way through) and
+//! records it per operation, for the cost figures.
 
 use std::{
     collections::BTreeMap,
     convert::Infallible,
     sync::{
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
         Arc, Mutex,
     },
 };
@@ -35,7 +37,42 @@ pub struct DynamoProxy {
     pub endpoint: String,
     mode: Arc<AtomicU8>,
     counts: Arc<Mutex<BTreeMap<String, usize>>>,
+    capacity: Arc<Capacity>,
 }
+
+/// Capacity one request consumed, as DynamoDB reported it (`ConsumedCapacity`, every table
+/// and index summed), or, for a write refused by its condition, which reports none, nothing but
+/// the failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumed {
+    pub operation: String,
+    pub read_units: f64,
+    pub write_units: f64,
+    /// The part of `write_units` spent on global secondary indexes.
+    pub index_write_units: f64,
+    /// The request failed (e.g. `ConditionalCheckFailedException`, `TransactionCanceledException`).
+    pub failed: Option<String>,
+}
+
+#[derive(Default)]
+struct Capacity {
+    on: AtomicBool,
+    seen: Mutex<Vec<Consumed>>,
+}
+
+/// The operations that accept `ReturnConsumedCapacity`.
+const CAPACITY_OPERATIONS: &[&str] = &[
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+];
 
 impl DynamoProxy {
     /// Listens on a free loopback port and forwards to `upstream` (e.g. `http://127.0.0.1:8000`).
@@ -44,7 +81,9 @@ impl DynamoProxy {
         let endpoint = format!("http://{}", listener.local_addr()?);
         let mode = Arc::new(AtomicU8::new(Mode::Pass as u8));
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let capacity = Arc::new(Capacity::default());
         let shared = Arc::new(Shared {
+            capacity: Arc::clone(&capacity),
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             mode: Arc::clone(&mode),
@@ -68,6 +107,7 @@ impl DynamoProxy {
             endpoint,
             mode,
             counts,
+            capacity,
         })
     }
 
@@ -89,9 +129,24 @@ impl DynamoProxy {
     pub fn total(&self) -> usize {
         self.counts().values().sum()
     }
+
+    /// Asks DynamoDB for the consumed capacity of every request from now on (or stops asking).
+    pub fn record_capacity(&self, on: bool) {
+        self.capacity.on.store(on, Ordering::SeqCst);
+    }
+
+    /// The capacity recorded since the last call, in request order; clears it.
+    pub fn take_capacity(&self) -> Vec<Consumed> {
+        self.capacity
+            .seen
+            .lock()
+            .map(|mut seen| std::mem::take(&mut *seen))
+            .unwrap_or_default()
+    }
 }
 
 struct Shared {
+    capacity: Arc<Capacity>,
     upstream: String,
     client: reqwest::Client,
     mode: Arc<AtomicU8>,
@@ -109,9 +164,22 @@ impl Shared {
             .unwrap_or("?")
             .to_owned();
         if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(operation).or_default() += 1;
+            *counts.entry(operation.clone()).or_default() += 1;
         }
-        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let mut body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let recording = self.capacity.on.load(Ordering::SeqCst)
+            && CAPACITY_OPERATIONS.contains(&operation.as_str())
+            && self.mode.load(Ordering::SeqCst) == Mode::Pass as u8;
+        if recording {
+            body = ask_for_capacity(body);
+            return match self.send(parts, body).await {
+                Some((status, headers, bytes)) => {
+                    self.record(operation, status, &bytes);
+                    respond(status, &headers, bytes)
+                }
+                None => error(502, "BadGateway", "upstream unreachable"),
+            };
+        }
         match self.mode.load(Ordering::SeqCst) {
             m if m == Mode::Stall as u8 => std::future::pending().await,
             m if m == Mode::Throttle as u8 => error(
@@ -125,6 +193,18 @@ impl Shared {
     }
 
     async fn forward(&self, parts: http::request::Parts, body: Bytes) -> hyper::Response<Full<Bytes>> {
+        match self.send(parts, body).await {
+            Some((status, headers, bytes)) => respond(status, &headers, bytes),
+            // The real endpoint is down: the client sees a broken gateway.
+            None => error(502, "BadGateway", "upstream unreachable"),
+        }
+    }
+
+    async fn send(
+        &self,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> Option<(http::StatusCode, http::HeaderMap, Bytes)> {
         let url = format!(
             "{}{}",
             self.upstream,
@@ -136,23 +216,106 @@ impl Shared {
                 request = request.header(name, value);
             }
         }
-        match request.send().await {
-            Ok(upstream) => {
-                let status = upstream.status();
-                let headers = upstream.headers().clone();
-                let bytes = upstream.bytes().await.unwrap_or_default();
-                let mut response = hyper::Response::new(Full::new(bytes));
-                *response.status_mut() = status;
-                for (name, value) in &headers {
-                    if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                        response.headers_mut().insert(name, value.clone());
-                    }
-                }
-                response
-            }
-            // The real endpoint is down: the client sees a broken gateway.
-            Err(_) => error(502, "BadGateway", "upstream unreachable"),
+        let upstream = request.send().await.ok()?;
+        let status = upstream.status();
+        let headers = upstream.headers().clone();
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        Some((status, headers, bytes))
+    }
+}
+
+fn respond(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    bytes: Bytes,
+) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(bytes));
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+            response.headers_mut().insert(name, value.clone());
         }
+    }
+    response
+}
+
+impl Shared {
+    fn record(&self, operation: String, status: http::StatusCode, body: &Bytes) {
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let mut consumed = Consumed {
+            operation,
+            read_units: 0.0,
+            write_units: 0.0,
+            index_write_units: 0.0,
+            failed: None,
+        };
+        if !status.is_success() {
+            consumed.failed = Some(
+                value["__type"]
+                    .as_str()
+                    .and_then(|t| t.rsplit('#').next())
+                    .unwrap_or("error")
+                    .to_owned(),
+            );
+        }
+        let entries = match &value["ConsumedCapacity"] {
+            serde_json::Value::Array(list) => list.clone(),
+            serde_json::Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        };
+        for entry in &entries {
+            let units = |v: &serde_json::Value, name: &str| v[name].as_f64().unwrap_or(0.0);
+            let (read, write, total) = (
+                units(entry, "ReadCapacityUnits"),
+                units(entry, "WriteCapacityUnits"),
+                units(entry, "CapacityUnits"),
+            );
+            // GetItem and Query report only `CapacityUnits`; writes report both.
+            if read == 0.0 && write == 0.0 {
+                if is_write(&consumed.operation) {
+                    consumed.write_units += total;
+                } else {
+                    consumed.read_units += total;
+                }
+            } else {
+                consumed.read_units += read;
+                consumed.write_units += write;
+            }
+            if let Some(indexes) = entry["GlobalSecondaryIndexes"].as_object() {
+                for index in indexes.values() {
+                    let write = units(index, "WriteCapacityUnits");
+                    consumed.index_write_units += if write == 0.0 && is_write(&consumed.operation) {
+                        units(index, "CapacityUnits")
+                    } else {
+                        write
+                    };
+                }
+            }
+        }
+        if let Ok(mut seen) = self.capacity.seen.lock() {
+            seen.push(consumed);
+        }
+    }
+}
+
+fn is_write(operation: &str) -> bool {
+    matches!(
+        operation,
+        "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems"
+    )
+}
+
+/// The request with `"ReturnConsumedCapacity": "INDEXES"` added (unchanged if it is not JSON).
+fn ask_for_capacity(body: Bytes) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut request)) => {
+            request.insert(
+                "ReturnConsumedCapacity".to_owned(),
+                serde_json::Value::String("INDEXES".to_owned()),
+            );
+            Bytes::from(serde_json::Value::Object(request).to_string())
+        }
+        _ => body,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod dynamo_proxy;
 pub mod dynamodb_local;
 #[cfg(test)]
 mod openapi;
+pub mod runtime_api;
 pub mod schema;
 pub mod server;
 #[cfg(test)]
