@@ -209,6 +209,14 @@ async fn run() -> Result<(), String> {
             env: Vec::new(),
             event: json!({ "hello": "world" }).to_string(),
         },
+        Function {
+            // The same binary with the Embedded Metric Format flush turned off: what metrics
+            // cost per request.
+            name: "ours, metrics off",
+            bootstrap: bin("campaigns"),
+            env: vec![("METRICS_NAMESPACE".into(), String::new())],
+            event: apigw_event("GET", &format!("/v1/campaigns/{campaign}"), &[], Some(&admin)),
+        },
     ];
 
     say(&format!(
@@ -265,7 +273,7 @@ async fn run() -> Result<(), String> {
     let arm_dir = target.join("lambda-arm64");
 
     let mut rows = Vec::new();
-    let (ours, bare, http, hello) = (0, 1, 2, 3);
+    let (ours, bare, http, hello, unmetered) = (0, 1, 2, 3, 4);
     let name = |i: usize| functions[i].name;
     for reference in [hello, http, bare] {
         rows.push(Row::new(
@@ -310,6 +318,20 @@ async fn run() -> Result<(), String> {
         warm[ours].cpu_per_invocation.as_secs_f64() * 1e6,
         name(bare),
         warm[bare].cpu_per_invocation.as_secs_f64() * 1e6,
+    ));
+    rows.push(Row::new(
+        "CPU per warm invocation, metrics on vs off",
+        "µs",
+        warm[ours].cpu_per_invocation.as_secs_f64() * 1e6,
+        name(unmetered),
+        warm[unmetered].cpu_per_invocation.as_secs_f64() * 1e6,
+    ));
+    rows.push(Row::new(
+        "warm p50, metrics on vs off",
+        "ms",
+        ms(median(&warm[ours].latencies)),
+        name(unmetered),
+        ms(median(&warm[unmetered].latencies)),
     ));
     for reference in [bare, hello] {
         rows.push(Row::new(
