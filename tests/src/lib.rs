@@ -105,15 +105,15 @@ impl TestApp {
         vars.insert("TABLE_NAME", table.clone());
         let mut config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test config");
         config.jwt.jwks_min_refresh = settings.jwks_min_refresh;
-        let client = local::local_client(endpoint, &config.dynamodb);
+        // The table is made with the SDK's ordinary patience: a test's impatient settings (short
+        // timeouts for fault tests) are for the app, not for DynamoDB Local's first start.
+        let client = local::local_client(endpoint, &shared::config::DynamoDbSettings::default());
         TableSchema::from_repo_template()
             .ensure_table(&client, &table)
             .await
             .unwrap_or_else(|e| panic!("creating the test table failed: {e}"));
-        let app_client = match &settings.endpoint {
-            Some(other) => local::local_client(other, &config.dynamodb),
-            None => client.clone(),
-        };
+        let app_endpoint = settings.endpoint.as_deref().unwrap_or(endpoint);
+        let app_client = local::local_client(app_endpoint, &config.dynamodb);
         let mut app = App::with_clock(config, app_client, settings.clock.clone());
         if let Some(hook) = settings.after_commit {
             app.store.set_after_commit(hook);

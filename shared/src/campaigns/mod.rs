@@ -72,6 +72,9 @@ pub struct Campaign {
 pub struct CampaignRecord {
     pub campaign: Campaign,
     pub version: u64,
+    /// Whether a job was ever created on the campaign: only then has a delete finished jobs
+    /// to clean up.
+    pub had_jobs: bool,
 }
 
 impl CampaignRecord {
@@ -218,7 +221,11 @@ impl CampaignFields {
         };
         self.apply(&mut campaign);
         check_dates(&campaign)?;
-        Ok(CampaignRecord { campaign, version: 1 })
+        Ok(CampaignRecord {
+            campaign,
+            version: 1,
+            had_jobs: false,
+        })
     }
 }
 

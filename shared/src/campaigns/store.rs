@@ -52,6 +52,9 @@ struct CampaignItem {
     metadata_json: Value,
     #[serde(default)]
     active_job_count: i64,
+    /// Set by the first job's creation (`jobs::store`), never cleared.
+    #[serde(default)]
+    had_jobs: bool,
     version: u64,
     #[serde(with = "time::rfc3339")]
     inserted_at: Timestamp,
@@ -87,6 +90,7 @@ impl CampaignItem {
             status: c.status,
             metadata_json: c.metadata,
             active_job_count: c.active_job_count,
+            had_jobs: record.had_jobs,
             version: record.version,
             inserted_at: c.inserted_at,
             updated_at: c.updated_at,
@@ -110,6 +114,7 @@ impl CampaignItem {
                 updated_at: self.updated_at,
             },
             version: self.version,
+            had_jobs: self.had_jobs,
         }
     }
 }
@@ -224,13 +229,15 @@ impl Store {
             organization_id: String,
             #[serde(default)]
             active_job_count: i64,
+            #[serde(default)]
+            had_jobs: bool,
         }
         impl Versioned for Guard {
             fn version(&self) -> u64 {
                 self.version
             }
         }
-        versioned(
+        let had_jobs = versioned(
             None,
             if_match,
             || {
@@ -258,7 +265,7 @@ impl Store {
                         counted(self.table(), tenant, &current.organization_id, -1)?,
                     ];
                     match self.transact("delete_campaign", items, None).await {
-                        Ok(()) => Ok(Round::Done(())),
+                        Ok(()) => Ok(Round::Done(current.had_jobs)),
                         Err(e) if e.failed(0) => Ok(Round::LostRace),
                         Err(e) => Err(e.into()),
                     }
@@ -266,7 +273,10 @@ impl Store {
             },
         )
         .await?;
-        self.purge_campaign_jobs(tenant, id).await;
+        // A campaign that never had a job has none to clean up: no query for them.
+        if had_jobs {
+            self.purge_campaign_jobs(tenant, id).await;
+        }
         Ok(())
     }
 

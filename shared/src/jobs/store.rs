@@ -195,16 +195,20 @@ fn campaign_jobs(
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(keys::campaign(tenant, campaign_id)))
-        .update_expression("ADD active_job_count :by, version :one")
         .expression_attribute_values(":by", n(by))
         .expression_attribute_values(":one", n(1));
     let update = if creating {
+        // `had_jobs` tells a later campaign delete that there are finished jobs to clean up.
         update
+            .update_expression("ADD active_job_count :by, version :one SET had_jobs = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .condition_expression("attribute_exists(pk) AND #status = :active")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s(CampaignStatus::Active.as_str()))
     } else {
-        update.condition_expression("attribute_exists(pk)")
+        update
+            .update_expression("ADD active_job_count :by, version :one")
+            .condition_expression("attribute_exists(pk)")
     };
     tx::update(update)
 }

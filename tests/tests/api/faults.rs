@@ -236,6 +236,44 @@ async fn a_replay_costs_one_dynamodb_call() {
     assert_eq!(proxy.total(), 2, "{counts:?}");
 }
 
+#[tokio::test]
+async fn deleting_a_campaign_queries_for_jobs_only_when_it_had_some() {
+    let (proxy, settings) = api_tests::proxied_settings(&[("TENANT_CACHE_TTL_SECONDS", "0")]).await;
+    let app = TestApp::with(settings).await;
+    let owner = token("owner", Some(&tenant_id()), &["tenant_admin"]);
+    let org = create_org(&app, &owner, "Deletes").await;
+    let mut deletes = Vec::new();
+    for with_job in [false, true] {
+        let campaign = create_campaign(&app, &owner, &org, "Short-lived").await;
+        let id = campaign["id"].as_str().unwrap().to_owned();
+        if with_job {
+            let job = json!({"name": "Export", "job_type": "export_recipients"});
+            let r = app.post(&format!("/v1/campaigns/{id}/jobs"), &owner, job).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let r = app
+                .post(
+                    &format!("/v1/jobs/{}/cancel", r.body["id"].as_str().unwrap()),
+                    &owner,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        proxy.reset_counts();
+        assert_eq!(
+            app.delete(&format!("/v1/campaigns/{id}"), &owner).await.status,
+            StatusCode::NO_CONTENT
+        );
+        deletes.push(proxy.counts());
+    }
+    // The tenant lookup (the cache is off here), the guarded read and the transaction; the
+    // jobs query (and the removal of the finished job) only for the campaign that had one.
+    assert_eq!(deletes[0].get("Query"), None, "{:?}", deletes[0]);
+    assert_eq!(deletes[0].get("TransactWriteItems"), Some(&1), "{:?}", deletes[0]);
+    assert_eq!(deletes[1].get("Query"), Some(&1), "{:?}", deletes[1]);
+    assert_eq!(deletes[1].get("BatchWriteItem"), Some(&1), "{:?}", deletes[1]);
+}
+
 /// The local server on a free port, for requests only a real socket can send.
 async fn local_server() -> (String, tokio::sync::oneshot::Sender<()>) {
     let app = TestApp::new().await;
