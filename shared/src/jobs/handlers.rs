@@ -14,6 +14,7 @@ use crate::{
     campaigns::CampaignStatus,
     error::{Error, Result},
     route,
+    time::Timestamp,
     validate::{known_fields, new_id},
     web::{
         request::Query,
@@ -116,34 +117,39 @@ fn filter<T>(
     }
 }
 
-async fn get(cx: &Ctx<'_>) -> Reply {
+/// The job the path names, hidden once past its retention or when its campaign is gone (404).
+async fn addressed_job(cx: &Ctx<'_>, tenant: &str) -> Result<JobRecord> {
+    cx.store()
+        .visible_job(tenant, cx.param("id"), cx.app.clock.now())
+        .await
+}
+
+/// Applies `step` to `current` as one versioned write carrying the request's receipt, and
+/// answers with the job it made.
+async fn apply_transition(
+    cx: &Ctx<'_>,
+    operation: &'static str,
+    current: JobRecord,
+    step: &(dyn Fn(&JobRecord, Timestamp) -> Result<JobRecord> + Send + Sync),
+) -> Reply {
     let record = cx
         .store()
-        .visible_job(cx.tenant()?, cx.param("id"), cx.app.clock.now())
+        .transition_job(operation, current, &cx.app.clock, step, &|r| draft(cx, r))
         .await?;
+    cx.receipt_committed();
     job_response(StatusCode::OK, &record)
+}
+
+async fn get(cx: &Ctx<'_>) -> Reply {
+    job_response(StatusCode::OK, &addressed_job(cx, cx.tenant()?).await?)
 }
 
 async fn cancel_job(cx: &Ctx<'_>) -> Reply {
     let tenant = cx.tenant()?;
     known_fields(optional_body(cx)?, &[], &[])?;
-    let current = cx
-        .store()
-        .visible_job(tenant, cx.param("id"), cx.app.clock.now())
-        .await?;
+    let current = addressed_job(cx, tenant).await?;
     let days = cx.app.config.job_retention_days;
-    let record = cx
-        .store()
-        .transition_job(
-            "cancel_job",
-            current,
-            &cx.app.clock,
-            &|r, now| cancel(r, now, days),
-            &|r| draft(cx, r),
-        )
-        .await?;
-    cx.receipt_committed();
-    job_response(StatusCode::OK, &record)
+    apply_transition(cx, "cancel_job", current, &|r, now| cancel(r, now, days)).await
 }
 
 async fn claim_next(cx: &Ctx<'_>) -> Reply {
@@ -171,48 +177,24 @@ async fn claim_next(cx: &Ctx<'_>) -> Reply {
 }
 
 async fn heartbeat_job(cx: &Ctx<'_>) -> Reply {
-    let tenant = cx.tenant()?;
-    let current = cx
-        .store()
-        .visible_job(tenant, cx.param("id"), cx.app.clock.now())
-        .await?;
+    let current = addressed_job(cx, cx.tenant()?).await?;
     require_worker(cx)?;
     let beat = Heartbeat::parse(&optional_body(cx)?)?;
     let worker = cx.principal.sub.as_str();
-    let record = cx
-        .store()
-        .transition_job(
-            "heartbeat_job",
-            current,
-            &cx.app.clock,
-            &|r, now| heartbeat(r, worker, beat.attempt, now, beat.lease_seconds),
-            &|r| draft(cx, r),
-        )
-        .await?;
-    cx.receipt_committed();
-    job_response(StatusCode::OK, &record)
+    apply_transition(cx, "heartbeat_job", current, &|r, now| {
+        heartbeat(r, worker, beat.attempt, now, beat.lease_seconds)
+    })
+    .await
 }
 
 async fn complete_job(cx: &Ctx<'_>) -> Reply {
-    let tenant = cx.tenant()?;
-    let current = cx
-        .store()
-        .visible_job(tenant, cx.param("id"), cx.app.clock.now())
-        .await?;
+    let current = addressed_job(cx, cx.tenant()?).await?;
     require_worker(cx)?;
     let report = Completion::parse(&cx.body()?)?;
     let worker = cx.principal.sub.as_str();
     let days = cx.app.config.job_retention_days;
-    let record = cx
-        .store()
-        .transition_job(
-            "complete_job",
-            current,
-            &cx.app.clock,
-            &|r, now| complete(r, worker, &report, now, days),
-            &|r| draft(cx, r),
-        )
-        .await?;
-    cx.receipt_committed();
-    job_response(StatusCode::OK, &record)
+    apply_transition(cx, "complete_job", current, &|r, now| {
+        complete(r, worker, &report, now, days)
+    })
+    .await
 }
