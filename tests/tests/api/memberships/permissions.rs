@@ -252,24 +252,17 @@ async fn admins_manage_members_and_admins_but_not_owners() {
     }
     let adm = tok("adm", &t);
     // An admin demotes another admin and promotes a member to admin.
-    let r = app
-        .patch(&member_path(&org, "adm2"), &adm, json!({"role": "member"}))
-        .await;
-    assert_eq!(
-        (r.status, r.body["role"].as_str()),
-        (StatusCode::OK, Some("member")),
-        "{}",
-        r.body
-    );
-    let r = app
-        .patch(&member_path(&org, "mem"), &adm, json!({"role": "admin"}))
-        .await;
-    assert_eq!(
-        (r.status, r.body["role"].as_str()),
-        (StatusCode::OK, Some("admin")),
-        "{}",
-        r.body
-    );
+    for (user, role) in [("adm2", "member"), ("mem", "admin")] {
+        let r = app
+            .patch(&member_path(&org, user), &adm, json!({ "role": role }))
+            .await;
+        assert_eq!(
+            (r.status, r.body["role"].as_str()),
+            (StatusCode::OK, Some(role)),
+            "{user}: {}",
+            r.body
+        );
+    }
     // ... but cannot make anyone (itself included) an owner, nor touch the owner.
     for (user, role) in [
         ("adm", "owner"),
